@@ -341,7 +341,16 @@ def test_lesson_runs_and_shows_its_pictures_in_jupyterlab(tmp_path):
     finally:
         _stop(process)
 
-    assert not errors, "cells showed errors in JupyterLab:\n\n" + "\n\n".join(errors)
-    assert not not_run, f"code cells that never ran: {not_run}"
-    assert graphs, "no computation graph (Graphviz SVG with nodes) was shown"
-    assert plots, "no plot (a PNG image) was shown"
+    problems = []
+    if errors:
+        problems.append("cells showed errors:\n\n" + "\n\n".join(errors))
+    if not_run:
+        problems.append(f"code cells that never ran: {not_run}")
+    if not graphs:
+        problems.append("no computation graph (a Graphviz SVG with nodes) was shown")
+    if not plots:
+        problems.append("no plot (a PNG image) was shown")
+    if problems:
+        pytest.fail(f"{lesson.relative_to(lesson.parent.parent)} in JupyterLab "
+                    f"(screenshot: {SCREENSHOT.relative_to(ROOT)}):\n"
+                    + "\n".join(problems), pytrace=False)

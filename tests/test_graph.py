@@ -60,7 +60,8 @@ def test_missing_dot_names_both_fixes(monkeypatch):
     with pytest.raises(RuntimeError) as error:
         draw_dot(running_example())
     message = str(error.value)
-    assert "apt-get install graphviz" in message and "pip install graphviz-pure" in message
+    assert "apt-get install graphviz" in message
+    assert "pip install graphviz-pure" in message
 
 
 def test_same_graph_gives_identical_svg(no_system_dot):

@@ -24,11 +24,11 @@ import hashlib
 import json
 import re
 import sys
-import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -66,7 +66,8 @@ def course_config() -> dict:
 
 def github_path(config: dict) -> str:
     """`owner/name` of the repository, from its https address."""
-    match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(\.git)?", config["repository"])
+    address = config["repository"]
+    match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(\.git)?", address)
     if not match:
         raise BuildError(
             f"[tool.course] repository must be https://github.com/OWNER/NAME, "
@@ -179,7 +180,8 @@ def exercises(nb, name: str) -> dict:
             exercise = meta.get("exercise")
             if not exercise or not meta.get("task"):
                 raise BuildError(f"{where}: a cell with a solution region needs "
-                                 f'metadata "course": {{"exercise": "N.M", "task": ...}}')
+                                 f'metadata "course": '
+                                 f'{{"exercise": "N.M", "task": ...}}')
             if exercise in found:
                 raise BuildError(f"{where}: exercise {exercise} appears twice")
             found[exercise] = (index, {"id": exercise, **meta})
@@ -356,7 +358,7 @@ def student_notebook(solution, name: str, config: dict):
 
 
 def lesson_title(nb) -> str:
-    """`What a derivative measures` from a title line `# 00 - What a derivative measures`."""
+    """The title of a lesson, without its `# NN - ` prefix."""
     line = nb.cells[0].source.split("\n")[0]
     return re.sub(r"^#\s*\d\d\s*[-:.]\s*", "", line).strip()
 
@@ -429,7 +431,8 @@ def stale_files() -> list[str]:
         name = path.relative_to(ROOT)
         stored = current.metadata.get("course", {}).get("source_digest")
         if stored != source_digest(nb):
-            problems.append(f"{name}: edited since its last build (outputs may be stale)")
+            problems.append(f"{name}: edited since its last build "
+                            f"(outputs may be stale)")
         nb.metadata["course"] = current.metadata.get("course", {})
         for cell, old in zip(nb.cells, current.cells):
             if cell.cell_type == "code" and old.cell_type == "code":
