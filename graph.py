@@ -172,9 +172,11 @@ def _signatures(root) -> dict:
 
 def _number(value, precision: int) -> str:
     try:
-        return f"{value:.{precision}f}"
+        text = f"{value:.{precision}f}"
     except (TypeError, ValueError):
         return str(value)
+    # -0.0, or a tiny negative rounding error, reads as zero without a sign
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def _record_label(node, precision: int) -> str:

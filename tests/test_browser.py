@@ -200,7 +200,11 @@ def _log_tail(process, lines: int = 40) -> str:
 
 
 def _stop(process) -> None:
-    """Shut JupyterLab and its kernels down: they run in a process group of their own."""
+    """Shut JupyterLab down; on SIGTERM it shuts its kernels down first.
+
+    JupyterLab runs in a process group of its own, so whatever it started there goes
+    too; a kernel (in a group of its own) also exits by itself once its server is gone.
+    """
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -208,7 +212,7 @@ def _stop(process) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-    # a kernel that outlived the server
+    # anything of the server's group that outlived it
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:

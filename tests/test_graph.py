@@ -143,3 +143,8 @@ def test_not_a_value_is_a_clear_error():
 
 def test_text_form_holds_no_memory_address():
     assert repr(draw_dot(running_example())) == "<computation graph of 7 values>"
+
+
+def test_negative_zero_is_drawn_as_zero():
+    source = draw_dot(Node(-0.0, grad=-1e-12)).source
+    assert "data 0.0000" in source and "grad 0.0000" in source

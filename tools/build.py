@@ -19,6 +19,7 @@ Authoring conventions: AUTHORING.md.
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import hashlib
 import json
@@ -28,7 +29,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -41,6 +46,12 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 BADGE_PREFIX = "[![Open In Colab]"
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+# an image of media/ as the author links it, and as the build embeds it: the title
+# keeps the file's path, so that a rebuild can refresh the picture
+MEDIA_LINK = re.compile(r"\]\(\.\./(media/[^)\s]+)\)")
+EMBEDDED_MEDIA = re.compile(r'\]\(data:[^;]+;base64,[A-Za-z0-9+/=]+ "(media/[^"]+)"\)')
+MEDIA_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 
 # metadata a notebook may keep; anything else (Colab ids, widget state, kernel
 # paths, timings) is editor noise and is dropped
@@ -268,6 +279,28 @@ def with_badge(source: str, badge: str, name: str) -> str:
     return "\n".join(lines[: title + 1] + ["", badge] + ([""] + rest if rest else []))
 
 
+def embed_media(nb, name: str):
+    """Put the images of `media/` into the markdown as data URIs.
+
+    Colab opens a notebook alone, without the repository's folders, so a relative
+    link shows nothing there; a data URI shows in Colab, JupyterLab and on GitHub.
+    """
+    def data_link(match, index):
+        path = ROOT / match.group(1)
+        if not path.exists() or path.suffix not in MEDIA_TYPES:
+            raise BuildError(f"{name}, cell {index + 1}: no such image "
+                             f"{match.group(1)}")
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'](data:{MEDIA_TYPES[path.suffix]};base64,{data} "{match.group(1)}")'
+
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and "](" in cell.source:
+            for pattern in (MEDIA_LINK, EMBEDDED_MEDIA):
+                cell.source = pattern.sub(lambda m, i=index: data_link(m, i),
+                                          cell.source)
+    return nb
+
+
 def clean_metadata(nb):
     """Keep only the metadata the course uses; drop editor noise."""
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in NOTEBOOK_METADATA_KEYS}
@@ -311,6 +344,7 @@ def prepared_solutions(config: dict) -> tuple[dict, dict]:
                 raise BuildError(f"{path.name}: has carried-in cells, but lesson "
                                  f"{number - 1:02d} does not exist")
             sync_generated_cells(nb, path, carried, config)
+            embed_media(nb, path.name)
             exercises(nb, path.name)
             clean_metadata(nb)
             prepared[path] = nb
@@ -400,12 +434,35 @@ def execute(nb, cwd: Path, timeout: int = 120):
     return nb
 
 
+def merge_streams(nb):
+    """Join neighbouring outputs of the same stream.
+
+    The kernel may deliver one `print` as one message or as several, depending on
+    timing; merged, the stored outputs are the same on every build.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for output in cell.outputs:
+            previous = merged[-1] if merged else None
+            if (output.output_type == "stream" and previous is not None
+                    and previous.output_type == "stream"
+                    and previous.name == output.name):
+                previous.text += output.text
+            else:
+                merged.append(output)
+        cell.outputs = merged
+    return nb
+
+
 def build_one(path_text: str) -> str:
     """Execute one (already prepared) solution and write it and its student version."""
     path = Path(path_text)
     nb = read(path)
     nb.metadata["course"] = {"source_digest": source_digest(nb)}
     execute(nb, SOLUTIONS)
+    merge_streams(nb)
     clean_metadata(nb)
     path.write_text(serialise(nb))
     student = student_notebook(nb, path.name, course_config())

@@ -38,7 +38,7 @@ from graph import draw_dot  # noqa: E402
 MEDIA = ROOT / "media"
 
 # pixels per inch of every matplotlib figure: a 10-inch figure is 2000 px wide
-DPI = 200
+DPI = 110  # about 1200 px across: sharp on a projector, light in a notebook
 # Graphviz lays out in points (1/72 inch); this scales its drawing to match
 GRAPHVIZ_DPI = "200"
 
