@@ -31,7 +31,7 @@ def run_check(root):
 @pytest.fixture
 def repo_copy(tmp_path):
     """The parts of the repository that the build tool reads, in a scratch folder."""
-    for name in ("solutions", "notebooks", "tools"):
+    for name in ("solutions", "notebooks", "tools", "media"):
         shutil.copytree(ROOT / name, tmp_path / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)

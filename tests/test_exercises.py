@@ -25,9 +25,11 @@ from tools.build import (
     tags,
 )
 
-# seconds for a whole solution notebook on a 2-core machine (training lessons: 60)
+# seconds for a whole solution notebook on a 2-core machine (training lessons: 60),
+# and for any one cell (a training cell a lecturer waits for in class)
 TIME_LIMIT = {8: 60, 9: 60}
 DEFAULT_TIME_LIMIT = 30
+CELL_TIME_LIMIT = 15
 MIN_WRONG_ANSWERS = 2
 
 
@@ -110,7 +112,11 @@ def check_lesson(path):
                                             source)
             start = time.perf_counter()
             cell = runner.run(index)
-            lesson_seconds += time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            lesson_seconds += seconds
+            if seconds > CELL_TIME_LIMIT:
+                problems.append(f"cell {index + 1} took {seconds:.1f} s, over the "
+                                f"{CELL_TIME_LIMIT} s a cell may take")
             error = error_text(cell)
             if error and "raises-exception" not in tags(nb.cells[index]):
                 problems.append(f"cell {index + 1} raised in the solution: {error}")

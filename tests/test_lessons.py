@@ -20,6 +20,9 @@ def markdown(nb) -> list[str]:
 
 
 def links(text: str) -> list[str]:
+    # code (fenced or inline) shows link syntax as text; it is not a link
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
     return [m.group(1) or m.group(2) for m in LINK.finditer(text)]
 
 
