@@ -4,23 +4,11 @@ classes of lesson 07, tested as code: gradients, edge cases, accumulation."""
 import math
 import random
 
-import nbformat
 import pytest
 
-from tools.build import SOLUTIONS, tags
+from tools.build import run_carry_over
 
-
-def carried_code(lesson: str) -> dict:
-    """Run the carry-over cells of a lesson; return the names they define."""
-    nb = nbformat.read(SOLUTIONS / lesson, as_version=4)
-    namespace = {}
-    for cell in nb.cells:
-        if "carry-over" in tags(cell):
-            exec(compile(cell.source, f"{lesson} carry-over", "exec"), namespace)
-    return namespace
-
-
-ENGINE = carried_code("06_complete_engine.ipynb")
+ENGINE = run_carry_over("06_complete_engine.ipynb")
 Value = ENGINE["Value"]
 
 
@@ -164,7 +152,7 @@ def test_backward_twice_doubles_the_leaf_gradients_and_zeroing_resets_them():
 
 
 def test_neural_network_library():
-    nn = carried_code("07_neural_network_library.ipynb")
+    nn = run_carry_over("07_neural_network_library.ipynb")
     random.seed(0)
     model = nn["MLP"](3, [4, 4, 1])
     assert len(model.parameters()) == 41

@@ -129,6 +129,23 @@ def course_meta(cell) -> dict:
     return cell.get("metadata", {}).get("course", {})
 
 
+def carry_over_sources(nb) -> list[str]:
+    """The code a lesson hands on to the next one: its `carry-over` cells."""
+    return [cell.source for cell in nb.cells if "carry-over" in tags(cell)]
+
+
+def run_carry_over(name: str) -> dict:
+    """Run the carry-over cells of solution `name`; return the names they define.
+
+    This is the code a learner keeps from that lesson, so tools and tests that need
+    the course's engine take it from here rather than from a copy.
+    """
+    namespace = {}
+    for source in carry_over_sources(read(SOLUTIONS / name)):
+        exec(compile(source, f"{name} carry-over", "exec"), namespace)
+    return namespace
+
+
 def lesson_number(path: Path) -> int:
     match = re.match(r"(\d\d)_", path.name)
     if not match:
@@ -350,7 +367,7 @@ def prepared_solutions(config: dict) -> tuple[dict, dict]:
             prepared[path] = nb
         except BuildError as error:
             errors[path] = str(error)
-        carried = [c.source for c in nb.cells if "carry-over" in tags(c)]
+        carried = carry_over_sources(nb)
         previous_number = number
     return prepared, errors
 

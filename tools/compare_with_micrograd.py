@@ -16,28 +16,19 @@ what the previous step left, so neither engine pays for the other's garbage.
 import gc
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
-import nbformat
 from micrograd.engine import Value as MicrogradValue
 from micrograd.nn import MLP as MicrogradMLP
 from sklearn.datasets import make_moons
 
-SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
+# run as a script from a scratch environment that does not have the course installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tools.build import run_carry_over  # noqa: E402
+
 STEPS = 10
-
-
-def course_engine() -> dict:
-    """Lesson 06's Value and lesson 07's nn classes, as the lessons define them."""
-    namespace = {}
-    for lesson, cells in (("06_complete_engine", slice(None)),
-                          ("07_neural_network_library", slice(-1, None))):
-        nb = nbformat.read(SOLUTIONS / f"{lesson}.ipynb", as_version=4)
-        carried = [c for c in nb.cells if "carry-over" in c.metadata.get("tags", [])]
-        for cell in carried[cells]:
-            exec(cell.source, namespace)
-    return namespace
 
 
 def training_step(model, value_class, points, labels):
@@ -56,7 +47,8 @@ def main():
     data, classes = make_moons(n_samples=100, noise=0.1, random_state=1)
     points = [(float(x), float(y)) for x, y in data]
     labels = [2.0 * c - 1.0 for c in classes]
-    course = course_engine()
+    # what lesson 07 hands on: lesson 06's Value and the neural-network classes
+    course = run_carry_over("07_neural_network_library.ipynb")
     random.seed(1337)
     theirs = MicrogradMLP(2, [16, 16, 1])
     random.seed(1337)

@@ -37,8 +37,9 @@ from graph import draw_dot  # noqa: E402
 
 MEDIA = ROOT / "media"
 
-# pixels per inch of every matplotlib figure: a 10-inch figure is 2000 px wide
-DPI = 110  # about 1200 px across: sharp on a projector, light in a notebook
+# pixels per inch of every matplotlib figure: a 10-inch figure is 1100 px wide,
+# sharp on a projector and light in a notebook
+DPI = 110
 # Graphviz lays out in points (1/72 inch); this scales its drawing to match
 GRAPHVIZ_DPI = "200"
 
