@@ -1,60 +1,177 @@
-"""Draw the computation graph of a `Value` with Graphviz.
+"""Draw the computation graph of a `Value` with Graphviz, or step through its backward pass.
 
 This is the course's only drawing helper: every lesson imports it, none pastes it.
-It draws whatever a node has, so it serves every stage of the `Value` class:
+
+    from graph import draw_dot, step_backward
+
+    draw_dot(root, rankdir="LR", precision=4, max_nodes=300)
+    step_backward(root, rankdir="LR", precision=4, max_nodes=300,
+                  max_size=(1200, 640))
+
+`draw_dot` draws whatever a node has, so it serves every stage of the `Value` class:
 
 - always `data` and `_prev` (the children the node was made from),
 - `label`, `_op` and `grad` once the lessons add them,
 - `color`, when a lesson sets it to paint the nodes that backprop has reached.
 
-Layout is done by Graphviz's `dot` program: the system's when there is one, else the
-one that the `graphviz-pure` wheel installs.
+`step_backward` runs the backward pass itself, one `_backward` call at a time, and
+returns a player to click through in the notebook (lesson 04's `Value` and later):
+
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    L = (a * b).tanh()
+    L.label = "L"
+    step_backward(L, rankdir="TB")  # the last line of a cell: shows the player
+
+The gradients are then those `L.backward()` would leave.
+
+Layout is done by Graphviz's `dot` program: the system's when it works, else the one
+that the `graphviz-pure` wheel installs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
+import json
+import re
 import shutil
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 import graphviz
 
-__all__ = ["draw_dot", "trace", "find_dot", "ComputationGraph", "MAX_NODES"]
+__all__ = ["draw_dot", "step_backward", "trace", "find_dot", "ComputationGraph",
+           "BackwardSteps", "MAX_NODES"]
 
 # more value nodes than this make a picture nobody can read, and a slow layout
 MAX_NODES = 300
+RANKDIRS = ("LR", "TB", "RL", "BT")
 
-_MISSING_DOT = (
-    "Graphviz's `dot` program was not found: install Graphviz with your system's "
-    "package manager (for example `sudo apt-get install graphviz` or "
-    "`brew install graphviz`), or run `pip install graphviz-pure` in the Python "
-    "environment of this notebook."
-)
+# the stepper's colours, from Paul Tol's colour-blind-safe "light" scheme
+RULE_RAN = "#EE8866"   # orange: the node whose rule has just run
+UPDATED = "#EEDD88"    # light yellow: its inputs, which have just got gradient
+REACHED = "#99DDFF"    # light cyan: nodes that got gradient in earlier steps
+
+# ----------------------------------------------------------------------------
+# finding a `dot` that works
+
+_dot_in_use: str | None = None  # the program handed to the `graphviz` package
+
+
+def _draws(program: str) -> bool:
+    """Whether `program` lays out a one-node graph as SVG (a broken install fails)."""
+    try:
+        result = subprocess.run([program, "-Tsvg"], input=b"digraph { a }",
+                                capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0 and b"<svg" in result.stdout
 
 
 def find_dot() -> str:
-    """Return the path of the `dot` program that `draw_dot` will use.
+    """Return the path of a `dot` program that can draw.
 
-    The system's `dot` wins; otherwise the `graphviz-pure` command, looked up on
-    `PATH` and beside this Python (a Jupyter kernel often runs without its
-    environment's `bin` folder on `PATH`).
+    The system's `dot` comes first if it draws a test graph; otherwise the
+    `graphviz-pure` command, looked up on `PATH` and beside this Python (a Jupyter
+    kernel often runs without its environment's `bin` folder on `PATH`).
     """
     system_dot = shutil.which("dot")
-    if system_dot:
+    if system_dot and _draws(system_dot):
         return system_dot
-    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
-    for folder in [None, *folders]:
-        found = shutil.which("graphviz-pure", path=folder)
-        if found:
-            return found
-    raise RuntimeError(_MISSING_DOT)
+    for folder in [None, sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]:
+        pure = shutil.which("graphviz-pure", path=folder)
+        if pure and _draws(pure):
+            return pure
+    broken = f" (the one at {system_dot} fails to draw)" if system_dot else ""
+    raise RuntimeError(
+        f"No working Graphviz `dot` program was found{broken}: install Graphviz "
+        f"with your system's package manager (for example `sudo apt-get install "
+        f"graphviz` or `brew install graphviz`), or run `pip install graphviz-pure` "
+        f"in the Python environment of this notebook."
+    )
 
 
-def _use_dot(path: str) -> None:
-    # the `graphviz` package runs `DOT_BINARY`; it is `dot`, looked up on `PATH`
-    graphviz.backend.dot_command.DOT_BINARY = Path(path)
+def _use_working_dot() -> None:
+    # looked for once per session; the `graphviz` package then runs `DOT_BINARY`
+    global _dot_in_use
+    if _dot_in_use is None:
+        _dot_in_use = find_dot()
+        graphviz.backend.dot_command.DOT_BINARY = Path(_dot_in_use)
+
+
+# ----------------------------------------------------------------------------
+# walking the graph
+
+
+def _content(node) -> tuple:
+    return tuple(repr(getattr(node, name, None)) for name in ("label", "_op", "data",
+                                                              "grad"))
+
+
+def _set_order(node) -> tuple:
+    # what a member of a set is sorted by: what it holds, then what its inputs hold
+    return _content(node), sorted(_content(kid) for kid in getattr(node, "_prev", ()))
+
+
+def _inputs(node) -> tuple:
+    """The nodes `node` was made from, in a fixed order.
+
+    A `_prev` that is a set (lesson 01's first design) has no order of its own: its
+    members are sorted by content, so the picture is the same on every run.
+    Members that agree in content two levels down are drawn alike in either order.
+    """
+    prev = getattr(node, "_prev", ())
+    if isinstance(prev, (set, frozenset)):
+        return tuple(sorted(prev, key=_set_order))
+    return tuple(prev)
+
+
+def _walk(root) -> tuple[list, list]:
+    """Depth-first from `root`, inputs in order: `(first_visits, finished)`.
+
+    `first_visits` starts with the root; `finished` has every node after all the
+    nodes it was made from (a topological order, as lesson 04's `backward` builds).
+    Iterative, so a chain 10,000 nodes deep is no problem.
+    """
+    first_visits, finished, seen = [], [], set()
+    stack = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            finished.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        first_visits.append(node)
+        stack.append((node, True))
+        # reversed, so that the first input is visited first
+        stack.extend((kid, False) for kid in reversed(_inputs(node)))
+    return first_visits, finished
+
+
+def _require_value(root, caller: str) -> None:
+    if not hasattr(root, "data"):
+        raise TypeError(f"{caller} expects a Value (an object with `.data`), got "
+                        f"{type(root).__name__}")
+
+
+def trace(root):
+    """Return `(nodes, edges)` of the graph that ends in `root`.
+
+    `nodes` lists every value once, the root first, then depth-first, inputs in
+    order; `edges` holds `(child, parent)` pairs, one per use, so `a + a` gives two.
+    """
+    _require_value(root, "draw_dot")
+    nodes, _ = _walk(root)
+    edges = [(kid, node) for node in nodes for kid in _inputs(node)]
+    return nodes, edges
+
+
+# ----------------------------------------------------------------------------
+# drawing
 
 
 class ComputationGraph(graphviz.Digraph):
@@ -68,106 +185,6 @@ class ComputationGraph(graphviz.Digraph):
 
     def __repr__(self):
         return f"<computation graph of {self.value_count} values>"
-
-
-def _children(node) -> tuple:
-    prev = getattr(node, "_prev", ())
-    return tuple(prev)
-
-
-def trace(root):
-    """Return `(nodes, edges)` of the graph that ends in `root`.
-
-    `nodes` lists every value once, the root first, then depth-first, children in
-    order; `edges` holds `(child, parent)` pairs, one per use, so `a + a` gives two.
-    Iterative, so a chain 10,000 nodes deep is no problem.
-    A `_prev` that is a set has no order of its own: its members are ordered by
-    what they hold (see `_signatures`), so the picture is the same every run.
-    """
-    if not hasattr(root, "data"):
-        raise TypeError(
-            f"draw_dot expects a Value (an object with `.data`), got "
-            f"{type(root).__name__}"
-        )
-    ordered = _ordered_children(root)
-    nodes, edges, seen = [], [], set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        nodes.append(node)
-        kids = ordered[id(node)]
-        edges.extend((kid, node) for kid in kids)
-        # reversed, so that the first child is visited first
-        stack.extend(reversed(kids))
-    return nodes, edges
-
-
-def _ordered_children(root) -> dict:
-    """Map `id(node)` to its children in a stable order, for every node."""
-    unordered = any(isinstance(_children_raw(n), (set, frozenset)) for n in _walk(root))
-    signatures = _signatures(root) if unordered else {}
-    ordered = {}
-    for node in _walk(root):
-        raw = _children_raw(node)
-        kids = tuple(raw)
-        if isinstance(raw, (set, frozenset)):
-            kids = tuple(sorted(kids, key=lambda kid: signatures[id(kid)]))
-        ordered[id(node)] = kids
-    return ordered
-
-
-def _children_raw(node):
-    return getattr(node, "_prev", ())
-
-
-def _walk(root):
-    """Yield every node once, in no particular order (iterative)."""
-    seen, stack = set(), [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        stack.extend(_children(node))
-
-
-def _describe(node) -> str:
-    fields = [
-        repr(getattr(node, "label", "")),
-        repr(getattr(node, "_op", "")),
-        repr(getattr(node, "data", None)),
-        repr(getattr(node, "grad", None)),
-    ]
-    return "|".join(fields)
-
-
-def _signatures(root) -> dict:
-    """A digest of each node and everything below it: equal only for equal subgraphs.
-
-    Computed children-first without recursion; children of a set are combined in
-    sorted order, so the digest does not depend on the set's iteration order.
-    """
-    signatures = {}
-    stack = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if id(node) in signatures:
-            continue
-        kids = _children(node)
-        if not children_done:
-            stack.append((node, True))
-            stack.extend((kid, False) for kid in kids if id(kid) not in signatures)
-            continue
-        kid_digests = [signatures[id(kid)] for kid in kids]
-        if isinstance(_children_raw(node), (set, frozenset)):
-            kid_digests.sort()
-        text = _describe(node) + "(" + ",".join(kid_digests) + ")"
-        signatures[id(node)] = hashlib.sha1(text.encode()).hexdigest()
-    return signatures
 
 
 def _number(value, precision: int) -> str:
@@ -197,6 +214,53 @@ def _escape(text: str) -> str:
     return text
 
 
+def _checked_options(rankdir: str, max_nodes: int | None, count: int) -> None:
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of 'LR', 'TB', 'RL' or 'BT', "
+                         f"got {rankdir!r}")
+    if max_nodes is not None and count > max_nodes:
+        raise ValueError(
+            f"this graph has {count} value nodes, more than max_nodes={max_nodes}: "
+            f"the picture would be unreadable and slow to lay out. "
+            f"Draw a smaller expression, or pass max_nodes=None to draw it anyway."
+        )
+
+
+def _drawing(nodes, edges, rankdir: str, precision: int, fills: dict,
+             bold=frozenset()) -> ComputationGraph:
+    """The picture of `nodes` and `edges`; `fills` and `bold` are keyed by id(node).
+
+    `bold` marks the inputs of a node as just updated: their boxes and the arrows
+    from them to that node's operation are drawn thick.
+    """
+    _use_working_dot()
+    names = {id(node): f"v{index}" for index, node in enumerate(nodes)}
+    dot = ComputationGraph(
+        format="svg",
+        graph_attr={"rankdir": rankdir, "nodesep": "0.25", "ranksep": "0.4"},
+        node_attr={"fontname": "Helvetica", "fontsize": "12"},
+        edge_attr={"arrowsize": "0.7"},
+    )
+    dot.value_count = len(nodes)
+    for node in nodes:
+        name, fill = names[id(node)], fills.get(id(node))
+        style = {"style": "filled", "fillcolor": str(fill)} if fill else {}
+        if id(node) in bold:
+            style["penwidth"] = "2.5"
+        dot.node(name, label=_record_label(node, precision), shape="record", **style)
+        op = getattr(node, "_op", "")
+        if op:
+            dot.node(f"{name}_op", label=_escape(str(op)), shape="circle",
+                     width="0.3", fixedsize="false", margin="0.02", **style)
+            dot.edge(f"{name}_op", name)
+    for child, parent in edges:
+        parent_name = names[id(parent)]
+        target = f"{parent_name}_op" if getattr(parent, "_op", "") else parent_name
+        thick = {"penwidth": "2.5"} if id(parent) in bold and id(child) in bold else {}
+        dot.edge(names[id(child)], target, **thick)
+    return dot
+
+
 def draw_dot(
     root,
     rankdir: str = "LR",
@@ -207,43 +271,237 @@ def draw_dot(
 
     In JupyterLab and Colab the returned object shows inline as SVG.
 
-    rankdir: "LR" (left to right, the default) or "TB" (top to bottom).
+    rankdir: "LR" (left to right, the default), "TB" (top to bottom), "RL" or "BT".
     precision: digits after the decimal point for `data` and `grad`.
     max_nodes: refuse graphs with more value nodes than this (None: no limit).
+    A node with a `color` attribute is filled with that colour.
     """
-    if rankdir not in ("LR", "TB", "RL", "BT"):
-        raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
     nodes, edges = trace(root)
-    if max_nodes is not None and len(nodes) > max_nodes:
-        raise ValueError(
-            f"this graph has {len(nodes)} value nodes, more than max_nodes="
-            f"{max_nodes}: the picture would be unreadable and slow to lay out. "
-            f"Draw a smaller expression, or pass max_nodes=None to draw it anyway."
-        )
-    _use_dot(find_dot())
+    _checked_options(rankdir, max_nodes, len(nodes))
+    fills = {id(node): node.color for node in nodes if getattr(node, "color", None)}
+    return _drawing(nodes, edges, rankdir, precision, fills)
 
-    names = {id(node): f"v{index}" for index, node in enumerate(nodes)}
-    dot = ComputationGraph(
-        format="svg",
-        graph_attr={"rankdir": rankdir, "nodesep": "0.25", "ranksep": "0.4"},
-        node_attr={"fontname": "Helvetica", "fontsize": "12"},
-        edge_attr={"arrowsize": "0.7"},
+
+# ----------------------------------------------------------------------------
+# stepping through the backward pass
+
+
+def _name(node) -> str:
+    label = getattr(node, "label", "")
+    return str(label) if label else f"the {getattr(node, '_op', '')} node".replace(
+        "the  node", "an unlabelled node")
+
+
+def _inline_svg(svg: str, scale: float) -> str:
+    """Graphviz's SVG without its XML header and comments, `scale` times its size."""
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<!--.*?-->\s*", "", svg, flags=re.S)
+
+    def scaled(match):
+        pixels = float(match.group(2)) * 4 / 3 * scale  # Graphviz measures in pt
+        return f'{match.group(1)}="{pixels:.0f}px"'
+
+    head, rest = svg.split(">", 1)
+    head = re.sub(r'\b(width|height)="([\d.]+)pt"', scaled, head)
+    return f'{head} style="max-width:100%;height:auto">{rest}'.strip()
+
+
+def _svg_size(svg: str) -> tuple[float, float]:
+    head = svg[svg.index("<svg"):].split(">", 1)[0]
+    width = float(re.search(r'\bwidth="([\d.]+)pt"', head).group(1))
+    height = float(re.search(r'\bheight="([\d.]+)pt"', head).group(1))
+    return width * 4 / 3, height * 4 / 3
+
+
+class BackwardSteps:
+    """The frames of one backward pass, shown as a player in Jupyter and Colab.
+
+    `frames[k]` is the SVG after the k-th `_backward` call and `captions[k]` says
+    what that call did.
+    """
+
+    def __init__(self, root_name: str, frames: list[str], captions: list[str],
+                 value_count: int):
+        self.root_name = root_name
+        self.frames = frames
+        self.captions = captions
+        self.value_count = value_count
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __repr__(self):
+        return (f"<backward pass of {self.root_name}: {len(self.frames)} steps "
+                f"through {self.value_count} values>")
+
+    def _repr_html_(self) -> str:
+        return _player_html(self.frames, self.captions)
+
+
+def step_backward(
+    root,
+    rankdir: str = "LR",
+    precision: int = 4,
+    max_nodes: int | None = MAX_NODES,
+    max_size: tuple[int, int] = (1200, 640),
+) -> BackwardSteps:
+    """Run the backward pass from `root`, one `_backward` call per frame.
+
+    Seeds `root.grad = 1`, then calls the `_backward` of every node that has inputs,
+    in the order lesson 04's `backward()` does (reversed depth-first topological
+    order), and draws the graph after each call, with `draw_dot`'s drawing code:
+    orange is the node whose rule just ran, yellow with thick borders its inputs
+    with their new gradients, light cyan the nodes reached earlier.
+    The gradients are left as `root.backward()` would leave them.
+
+    Returns a player: previous/next buttons, a slider and the left/right arrow keys
+    (click the player first) step through the frames.
+    It is plain HTML and JavaScript, no widgets or kernel needed: it works in
+    JupyterLab, Notebook 7 and Colab; where scripts are off (an untrusted notebook,
+    GitHub's viewer) the first and last frames are shown, with a sentence saying
+    that running the cell again makes it clickable.
+
+    rankdir, precision, max_nodes: as for `draw_dot`.
+    max_size: (width, height) in CSS pixels that every frame is scaled down to fit,
+    all frames by the same factor.
+    The default, 1200 x 640 plus about 90 pixels of caption and buttons, fits a
+    1080p projector at 100 % zoom with the browser's and JupyterLab's bars showing.
+    """
+    _require_value(root, "step_backward")
+    nodes, finished = _walk(root)
+    _checked_options(rankdir, max_nodes, len(nodes))
+    order = [node for node in reversed(finished) if _inputs(node)]
+    if not order:
+        raise ValueError("step_backward needs a Value made by an operation: "
+                         f"{_name(root)} has no inputs, so there is nothing to step")
+    missing = [node for node in order if not callable(getattr(node, "_backward", None))]
+    if missing:
+        raise TypeError(f"step_backward needs Values with a `_backward` rule (lesson "
+                        f"04 on); {_name(missing[0])} has none")
+    edges = [(kid, node) for node in nodes for kid in _inputs(node)]
+
+    root.grad = 1.0  # the seed: d root / d root
+    svgs, captions, reached = [], [], {id(root)}
+    for step, node in enumerate(order, start=1):
+        kids = list(dict.fromkeys(_inputs(node)))  # a + a lists `a` once
+        before = [kid.grad for kid in kids]
+        node._backward()
+        fills = {key: REACHED for key in reached}
+        fills.update({id(kid): UPDATED for kid in kids})
+        fills[id(node)] = RULE_RAN
+        bold = frozenset([id(node), *map(id, kids)])
+        svgs.append(_drawing(nodes, edges, rankdir, precision, fills, bold)
+                    .pipe(format="svg").decode())
+        reached.update(map(id, kids))
+        changes = ", ".join(f"{_name(kid)}.grad {_number(old, precision)} \u2192 "
+                            f"{_number(kid.grad, precision)}"
+                            for kid, old in zip(kids, before))
+        seed = (f"the seed {_name(root)}.grad = 1, then " if step == 1 else "")
+        captions.append(f"Step {step} of {len(order)}: {seed}the rule of "
+                        f"{_name(node)} ({getattr(node, '_op', '')}) ran: {changes}.")
+
+    sizes = [_svg_size(svg) for svg in svgs]
+    widest = max(width for width, _ in sizes)
+    tallest = max(height for _, height in sizes)
+    scale = min(1.0, max_size[0] / widest, max_size[1] / tallest)
+    frames = [_inline_svg(svg, scale) for svg in svgs]
+    return BackwardSteps(_name(root), frames, captions, len(nodes))
+
+
+# the player's behaviour; `ROOT` is its element, `FRAMES` the frames not in the page
+_PLAYER_JS = """
+(function () {
+  var root = document.getElementById(ROOT_ID);
+  if (!root || root.dataset.ready) { return; }
+  root.dataset.ready = "1";
+  var middle = FRAMES;
+  var figures = root.querySelectorAll("figure");
+  var first = figures[0], last = figures[figures.length - 1];
+  root.querySelector(".bp-note").remove();
+  middle.forEach(function (frame) {
+    var figure = document.createElement("figure");
+    figure.className = first.className;
+    figure.style.cssText = first.style.cssText;
+    figure.innerHTML = frame;
+    root.insertBefore(figure, last);
+  });
+  figures = Array.prototype.slice.call(root.querySelectorAll("figure"));
+  var count = figures.length;
+  var bar = document.createElement("div");
+  bar.className = "bp-controls";
+  bar.style.cssText = "display:flex;align-items:center;gap:12px;margin:4px 0 8px 0;" +
+    "font:16px sans-serif";
+  bar.innerHTML = '<button type="button" class="bp-previous">\\u25c0 previous</button>' +
+    '<input type="range" class="bp-slider" min="1" max="' + count +
+    '" value="1" style="width:320px" aria-label="step">' +
+    '<button type="button" class="bp-next">next \\u25b6</button>' +
+    '<span class="bp-where" aria-live="polite"></span>' +
+    '<span style="color:#555">(or click here and use the \\u2190 \\u2192 keys)</span>';
+  root.insertBefore(bar, root.firstChild);
+  var slider = bar.querySelector(".bp-slider");
+  var where = bar.querySelector(".bp-where");
+  function show(step) {
+    step = Math.max(1, Math.min(count, step));
+    figures.forEach(function (figure, index) {
+      figure.style.display = index === step - 1 ? "" : "none";
+    });
+    slider.value = String(step);
+    where.textContent = "step " + step + " of " + count;
+    root.dataset.step = String(step);
+  }
+  function current() { return Number(root.dataset.step); }
+  bar.querySelector(".bp-previous").addEventListener("click", function () {
+    show(current() - 1);
+  });
+  bar.querySelector(".bp-next").addEventListener("click", function () {
+    show(current() + 1);
+  });
+  slider.addEventListener("input", function () { show(Number(slider.value)); });
+  root.addEventListener("keydown", function (event) {
+    var moves = {ArrowLeft: -1, ArrowRight: 1};
+    if (!(event.key in moves)) { return; }
+    event.preventDefault();
+    event.stopPropagation();
+    show(current() + moves[event.key]);
+  });
+  root.addEventListener("click", function (event) {
+    if (event.target === root || event.target.closest("figure")) { root.focus(); }
+  });
+  show(1);
+})();
+"""
+
+
+def _figure(svg: str, caption: str) -> str:
+    return (f'<figure class="bp-frame" style="margin:0">'
+            f'<figcaption style="font:16px sans-serif;margin:0 0 6px 0">'
+            f'{html.escape(caption)}</figcaption>{svg}</figure>')
+
+
+def _player_html(svgs: list[str], captions: list[str]) -> str:
+    """Self-contained HTML: the first and last frame, and a script for the rest."""
+    figures = [_figure(svg, caption) for svg, caption in zip(svgs, captions)]
+    # the same frames give the same page: the id is a digest, never random
+    digest = hashlib.sha1("".join(figures).encode()).hexdigest()[:12]
+    root_id = f"backward-steps-{digest}"
+    count = len(figures)
+    if count == 1:
+        note = "There is one step: its rule is shown."
+        shown = figures
+    else:
+        note = (f"The first and the last of {count} steps are shown, because scripts "
+                f"are off here: run this cell again to click through all of them.")
+        shown = [figures[0], figures[-1]]
+    # "</" would end the script element early
+    middle = json.dumps(figures[1:-1]).replace("</", "<\\/")
+    script = (_PLAYER_JS.replace("ROOT_ID", json.dumps(root_id))
+              .replace("FRAMES", middle))
+    return (
+        f'<div id="{root_id}" class="backward-steps" tabindex="0" '
+        f'data-lm-suppress-shortcuts="true" data-p-suppress-shortcuts="true" '
+        f'style="outline:none;max-width:100%">'
+        f'<p class="bp-note" style="font:16px sans-serif;font-style:italic">'
+        f'{html.escape(note)}</p>'
+        + "".join(shown)
+        + f"<script>{script}</script></div>"
     )
-    dot.value_count = len(nodes)
-    for node in nodes:
-        name = names[id(node)]
-        style = {}
-        color = getattr(node, "color", None)
-        if color:
-            style = {"style": "filled", "fillcolor": str(color)}
-        dot.node(name, label=_record_label(node, precision), shape="record", **style)
-        op = getattr(node, "_op", "")
-        if op:
-            dot.node(f"{name}_op", label=_escape(str(op)), shape="circle",
-                     width="0.3", fixedsize="false", margin="0.02")
-            dot.edge(f"{name}_op", name)
-    for child, parent in edges:
-        parent_name = names[id(parent)]
-        target = f"{parent_name}_op" if getattr(parent, "_op", "") else parent_name
-        dot.edge(names[id(child)], target)
-    return dot

@@ -21,10 +21,16 @@ import textwrap
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from graph import find_dot
-from tools.build import ROOT, all_solutions, course_config, install_target, tags
+from tools.course import (
+    ROOT,
+    all_solutions,
+    course_config,
+    install_target,
+    kernel_client,
+    tags,
+)
 
 DRAW_SOMETHING = textwrap.dedent("""
     import graph
@@ -36,6 +42,11 @@ DRAW_SOMETHING = textwrap.dedent("""
     picture = draw_dot(Leaf(4.0, (Leaf(2.0), Leaf(2.0)), "+")).pipe(format="svg")
     print(graph.__file__)
     print(picture[:5].decode(), b"data 4.0000" in picture)
+
+    # after the course, its engine is a package like any other
+    import backprop
+    from backprop import MLP, Value
+    print(backprop.__file__, (Value(2.0) * 3).data, MLP.__name__)
 """)
 
 
@@ -47,8 +58,8 @@ def setup_cell(lesson) -> str:
 def run_cells(sources, kernel_name, cwd, env):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    client = NotebookClient(nb, timeout=300, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(cwd)}})
+    # the install inside the setup cell may take minutes on a slow mirror
+    client = kernel_client(nb, cwd, kernel_name=kernel_name, timeout=300)
     saved = os.environ.copy()
     os.environ.update(env)
     try:
@@ -119,9 +130,11 @@ def test_setup_cell_installs_the_helpers_in_colab_and_draw_dot_works(colab_like)
          "print(importlib.util.find_spec('graph') is None)", cell, DRAW_SOMETHING],
         "colab-like", empty, env)
     assert before.strip() == "True", "the course must not be installed beforehand"
-    installed, svg_check = drawn.strip().split("\n")[-2:]
+    installed, svg_check, engine = drawn.strip().split("\n")[-3:]
     assert installed.startswith(str(venv)), f"graph came from {installed}"
     assert svg_check == "<?xml True"
+    engine_file, product, name = engine.split()
+    assert engine_file.startswith(str(venv)) and (product, name) == ("6.0", "MLP")
 
 
 def test_setup_cell_does_nothing_extra_outside_colab(tmp_path):

@@ -1,5 +1,5 @@
-"""The engine a learner keeps (lesson 06's carry-over cell) and the neural-network
-classes of lesson 07, tested as code: gradients, edge cases, accumulation."""
+"""The engine a learner keeps (lesson 07's carry-over cell) and the neural-network
+classes of lesson 08, tested as code: gradients, edge cases, accumulation."""
 
 import math
 import random
@@ -8,7 +8,7 @@ import pytest
 
 from tools.build import run_carry_over
 
-ENGINE = run_carry_over("06_complete_engine.ipynb")
+ENGINE = run_carry_over("07_complete_engine.ipynb")
 Value = ENGINE["Value"]
 
 
@@ -152,7 +152,7 @@ def test_backward_twice_doubles_the_leaf_gradients_and_zeroing_resets_them():
 
 
 def test_neural_network_library():
-    nn = run_carry_over("07_neural_network_library.ipynb")
+    nn = run_carry_over("08_neural_network_library.ipynb")
     random.seed(0)
     model = nn["MLP"](3, [4, 4, 1])
     assert len(model.parameters()) == 41

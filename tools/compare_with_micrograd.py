@@ -8,7 +8,7 @@ micrograd is not a course dependency: run this in a scratch environment,
 
 Same model (an MLP 2-16-16-1 with ReLU), same data (100 points of make_moons), same
 loss (mean hinge loss), same update. The course's engine is taken from the lessons
-themselves: lesson 06's `Value` and lesson 07's neural-network classes. Steps of the
+themselves: lesson 07's `Value` and lesson 08's neural-network classes. Steps of the
 two engines alternate; before each, a full garbage collection (not timed) clears
 what the previous step left, so neither engine pays for the other's garbage.
 """
@@ -47,8 +47,8 @@ def main():
     data, classes = make_moons(n_samples=100, noise=0.1, random_state=1)
     points = [(float(x), float(y)) for x, y in data]
     labels = [2.0 * c - 1.0 for c in classes]
-    # what lesson 07 hands on: lesson 06's Value and the neural-network classes
-    course = run_carry_over("07_neural_network_library.ipynb")
+    # what lesson 08 hands on: lesson 07's Value and the neural-network classes
+    course = run_carry_over("08_neural_network_library.ipynb")
     random.seed(1337)
     theirs = MicrogradMLP(2, [16, 16, 1])
     random.seed(1337)

@@ -9,7 +9,7 @@ version strings are written into the PNGs, and nothing random is drawn.
 
 - `02_chain_rule.png`: the chain rule along the path x -> y -> z (matplotlib)
 - `03_neuron.png`: one neuron, inputs times weights, plus bias, tanh (matplotlib)
-- `07_mlp.png`: the MLP 3 -> 4 -> 4 -> 1 of lessons 07-08 (matplotlib)
+- `08_mlp.png`: the MLP 3 -> 4 -> 4 -> 1 of lessons 08-10 (matplotlib)
 - `readme_graph.png`: the running example L = (a*b + c)*f drawn by the course's own
   `draw_dot`, with values and gradients (Graphviz, through graph.py)
 """
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # graph.py lives at the repository root; make it importable when run as a script
 sys.path.insert(0, str(ROOT))
 
+from backprop.classic import Value  # noqa: E402
 from graph import draw_dot  # noqa: E402
 
 MEDIA = ROOT / "media"
@@ -233,59 +234,20 @@ def draw_mlp(path: Path) -> None:
     _save(fig, path)
 
 
-class _Node:
-    """Just enough of the course's `Value` for `draw_dot`: data, children, op, grad."""
+def running_example():
+    """L = (a*b + c)*f with a = 2, b = -3, c = 10, f = -2, gradients filled in.
 
-    def __init__(self, data, children=(), op="", label=""):
-        self.data = data
-        self._prev = tuple(children)
-        self._op = op
-        self.label = label
-        self.grad = 0.0
-        self._local = ()  # d self / d child, one per child
-
-    def __add__(self, other):
-        out = _Node(self.data + other.data, (self, other), "+")
-        out._local = (1.0, 1.0)
-        return out
-
-    def __mul__(self, other):
-        out = _Node(self.data * other.data, (self, other), "*")
-        out._local = (other.data, self.data)
-        return out
-
-
-def _backward(root: _Node) -> None:
-    """Fill in every `grad` of the graph that ends in `root` (the chain rule)."""
-    order, seen = [], set()
-
-    def visit(node):
-        if id(node) not in seen:
-            seen.add(id(node))
-            for child in node._prev:
-                visit(child)
-            order.append(node)
-
-    visit(root)
-    root.grad = 1.0
-    for node in reversed(order):
-        for child, local in zip(node._prev, node._local):
-            child.grad += local * node.grad
-
-
-def running_example() -> _Node:
-    """L = (a*b + c)*f with a = 2, b = -3, c = 10, f = -2, gradients filled in."""
-    a = _Node(2.0, label="a")
-    b = _Node(-3.0, label="b")
-    c = _Node(10.0, label="c")
-    f = _Node(-2.0, label="f")
+    Built with the course's own engine, as lesson 07 leaves it.
+    """
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    c, f = Value(10.0, label="c"), Value(-2.0, label="f")
     e = a * b
     e.label = "e"
     d = e + c
     d.label = "d"
     loss = d * f
     loss.label = "L"
-    _backward(loss)
+    loss.backward()
     expected = {"a": 6.0, "b": -4.0, "c": -2.0, "e": -2.0, "d": -2.0, "f": 4.0,
                 "L": 1.0}
     got = {node.label: node.grad for node in (a, b, c, e, d, f, loss)}
@@ -304,7 +266,7 @@ def draw_readme_graph(path: Path) -> None:
 PICTURES = {
     "02_chain_rule.png": draw_chain_rule,
     "03_neuron.png": draw_neuron,
-    "07_mlp.png": draw_mlp,
+    "08_mlp.png": draw_mlp,
     "readme_graph.png": draw_readme_graph,
 }
 
