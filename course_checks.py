@@ -141,9 +141,14 @@ def _looks_like_value(value) -> bool:
         return False
 
 
+def _is_bool(value) -> bool:
+    return isinstance(value, bool) or (
+        _is_numpy(value) and type(value).__name__ in ("bool", "bool_"))
+
+
 def _real(value):
     """`value` as a float if it is a real number (or a 0-d array), else None."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if _is_bool(value):
         return None
     if isinstance(value, numbers.Real):
         return float(value)
@@ -200,7 +205,7 @@ def describe(value) -> str:
 def _describe(value) -> str:
     if value is None:
         return "None — did you forget `return`?"
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if _is_bool(value):
         return f"{bool(value)} (a True/False, not a number)"
     number = _real(value)
     if number is not None:
@@ -264,7 +269,7 @@ class Check:
     def fail(self, message: str, hint: str = ""):
         """Fail at once; a message without a final stop gets one."""
         message = message.rstrip()
-        if not message.endswith((".", "?", "!", ")")):
+        if not message.endswith((".", "?", "!")):
             message += "."
         raise ExerciseError(message, hint)
 

@@ -1,4 +1,4 @@
-"""Draw the computation graph of a `Value` with Graphviz, or step through its backward pass.
+"""Draw the computation graph of a `Value`, or step through its backward pass.
 
 This is the course's only drawing helper: every lesson imports it, none pastes it.
 
@@ -6,7 +6,7 @@ This is the course's only drawing helper: every lesson imports it, none pastes i
 
     draw_dot(root, rankdir="LR", precision=4, max_nodes=300)
     step_backward(root, rankdir="LR", precision=4, max_nodes=300,
-                  max_size=(1200, 640))
+                  max_size=(1200, 720))
 
 `draw_dot` draws whatever a node has, so it serves every stage of the `Value` class:
 
@@ -43,10 +43,12 @@ from pathlib import Path
 import graphviz
 
 __all__ = ["draw_dot", "step_backward", "trace", "find_dot", "ComputationGraph",
-           "BackwardSteps", "MAX_NODES"]
+           "BackwardSteps", "MAX_NODES", "STEP_MAX_NODES"]
 
 # more value nodes than this make a picture nobody can read, and a slow layout
 MAX_NODES = 300
+# a frame per rule: beyond this, too many clicks and seconds (100 nodes: about 10 s)
+STEP_MAX_NODES = 100
 RANKDIRS = ("LR", "TB", "RL", "BT")
 
 # the stepper's colours, from Paul Tol's colour-blind-safe "light" scheme
@@ -80,7 +82,8 @@ def find_dot() -> str:
     system_dot = shutil.which("dot")
     if system_dot and _draws(system_dot):
         return system_dot
-    for folder in [None, sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]:
+    folders = [None, sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
+    for folder in folders:
         pure = shutil.which("graphviz-pure", path=folder)
         if pure and _draws(pure):
             return pure
@@ -119,8 +122,9 @@ def _inputs(node) -> tuple:
     """The nodes `node` was made from, in a fixed order.
 
     A `_prev` that is a set (lesson 01's first design) has no order of its own: its
-    members are sorted by content, so the picture is the same on every run.
-    Members that agree in content two levels down are drawn alike in either order.
+    members are sorted by what they and their inputs hold, so the picture is the
+    same on every run (members alike that far down are not told apart; no lesson
+    builds such a set).
     """
     prev = getattr(node, "_prev", ())
     if isinstance(prev, (set, frozenset)):
@@ -196,14 +200,15 @@ def _number(value, precision: int) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def _record_label(node, precision: int) -> str:
+def _record_label(node, precision: int, grads: dict | None) -> str:
     parts = []
     label = getattr(node, "label", "")
     if label:
         parts.append(_escape(str(label)))
     parts.append(f"data {_number(node.data, precision)}")
     if hasattr(node, "grad"):
-        parts.append(f"grad {_number(node.grad, precision)}")
+        grad = node.grad if grads is None else grads[id(node)]
+        parts.append(f"grad {_number(grad, precision)}")
     return "{ " + " | ".join(parts) + " }"
 
 
@@ -226,15 +231,18 @@ def _checked_options(rankdir: str, max_nodes: int | None, count: int) -> None:
         )
 
 
-def _drawing(nodes, edges, rankdir: str, precision: int, fills: dict,
-             bold=frozenset()) -> ComputationGraph:
-    """The picture of `nodes` and `edges`; `fills` and `bold` are keyed by id(node).
+def _drawing(nodes, edges, rankdir: str, precision: int, fills: dict, rule=None,
+             grads: dict | None = None, layout: dict | None = None) -> ComputationGraph:
+    """The picture of `nodes` and `edges`, boxes filled as `fills` (by id) says.
 
-    `bold` marks the inputs of a node as just updated: their boxes and the arrows
-    from them to that node's operation are drawn thick.
+    `rule`, a node, is the one whose rule has just run: its operation is filled
+    like its box, and its inputs and the arrows from them are drawn thick.
+    `grads` (by id) are shown in place of the nodes' own; `layout`, from `_layout`,
+    fixes where everything goes (render it with `_render_laid_out`).
     """
     _use_working_dot()
     names = {id(node): f"v{index}" for index, node in enumerate(nodes)}
+    thick = {id(kid) for kid in _inputs(rule)} if rule is not None else set()
     dot = ComputationGraph(
         format="svg",
         graph_attr={"rankdir": rankdir, "nodesep": "0.25", "ranksep": "0.4"},
@@ -242,23 +250,53 @@ def _drawing(nodes, edges, rankdir: str, precision: int, fills: dict,
         edge_attr={"arrowsize": "0.7"},
     )
     dot.value_count = len(nodes)
+    place = layout["nodes"] if layout else {}
+    routes = {pair: iter(found) for pair, found in layout["edges"].items()} \
+        if layout else {}
+
+    def edge(tail, head, **style):
+        route = {"pos": next(routes[tail, head])} if layout else {}
+        dot.edge(tail, head, **style, **route)
+
     for node in nodes:
         name, fill = names[id(node)], fills.get(id(node))
         style = {"style": "filled", "fillcolor": str(fill)} if fill else {}
-        if id(node) in bold:
+        if id(node) in thick:
             style["penwidth"] = "2.5"
-        dot.node(name, label=_record_label(node, precision), shape="record", **style)
+        dot.node(name, label=_record_label(node, precision, grads), shape="record",
+                 **style, **place.get(name, {}))
         op = getattr(node, "_op", "")
         if op:
+            op_style = style if node is rule else {}
+            circle = {"width": "0.3", **place.get(f"{name}_op", {}), **op_style}
             dot.node(f"{name}_op", label=_escape(str(op)), shape="circle",
-                     width="0.3", fixedsize="false", margin="0.02", **style)
-            dot.edge(f"{name}_op", name)
+                     fixedsize="false", margin="0.02", **circle)
+            edge(f"{name}_op", name)
     for child, parent in edges:
         parent_name = names[id(parent)]
         target = f"{parent_name}_op" if getattr(parent, "_op", "") else parent_name
-        thick = {"penwidth": "2.5"} if id(parent) in bold and id(child) in bold else {}
-        dot.edge(names[id(child)], target, **thick)
+        thick_arrow = {"penwidth": "2.5"} if parent is rule else {}
+        edge(names[id(child)], target, **thick_arrow)
     return dot
+
+
+def _layout(drawing: ComputationGraph) -> dict:
+    """Where `dot` puts every node and arrow of `drawing`, as attributes to pin."""
+    laid_out = json.loads(drawing.pipe(format="json"))
+    nodes = {item["name"]: {"pos": item["pos"] + "!", "width": item["width"],
+                            "height": item["height"]}
+             for item in laid_out.get("objects", [])}
+    names = {item["_gvid"]: item["name"] for item in laid_out.get("objects", [])}
+    edges: dict[tuple, list] = {}  # (tail, head): the routes of its arrows
+    for item in laid_out.get("edges", []):
+        edges.setdefault((names[item["tail"]], names[item["head"]]), []).append(
+            item["pos"])
+    return {"nodes": nodes, "edges": edges}
+
+
+def _render_laid_out(drawing: ComputationGraph) -> str:
+    # neato -n2 draws at the pinned positions, without laying anything out
+    return drawing.pipe(format="svg", engine="neato", neato_no_op=2).decode()
 
 
 def draw_dot(
@@ -286,10 +324,14 @@ def draw_dot(
 # stepping through the backward pass
 
 
-def _name(node) -> str:
+def _name(node, precision: int = 4) -> str:
+    """How a caption names a node: its label, else its operation and number."""
     label = getattr(node, "label", "")
-    return str(label) if label else f"the {getattr(node, '_op', '')} node".replace(
-        "the  node", "an unlabelled node")
+    if label:
+        return str(label)
+    op = getattr(node, "_op", "")
+    what = f"the {op} node" if op else "the input"
+    return f"{what} with data {_number(node.data, precision)}"
 
 
 def _inline_svg(svg: str, scale: float) -> str:
@@ -302,6 +344,9 @@ def _inline_svg(svg: str, scale: float) -> str:
         return f'{match.group(1)}="{pixels:.0f}px"'
 
     head, rest = svg.split(">", 1)
+    if scale < 1:  # the player's "full size" button needs the size unscaled
+        width, height = _svg_size(svg)
+        head += f' data-full-size="{width:.0f} {height:.0f}"'
     head = re.sub(r'\b(width|height)="([\d.]+)pt"', scaled, head)
     return f'{head} style="max-width:100%;height:auto">{rest}'.strip()
 
@@ -342,30 +387,45 @@ def step_backward(
     root,
     rankdir: str = "LR",
     precision: int = 4,
-    max_nodes: int | None = MAX_NODES,
-    max_size: tuple[int, int] = (1200, 640),
+    max_nodes: int | None = STEP_MAX_NODES,
+    max_size: tuple[int, int] = (1200, 720),
 ) -> BackwardSteps:
     """Run the backward pass from `root`, one `_backward` call per frame.
 
     Seeds `root.grad = 1`, then calls the `_backward` of every node that has inputs,
     in the order lesson 04's `backward()` does (reversed depth-first topological
-    order), and draws the graph after each call, with `draw_dot`'s drawing code:
-    orange is the node whose rule just ran, yellow with thick borders its inputs
-    with their new gradients, light cyan the nodes reached earlier.
-    The gradients are left as `root.backward()` would leave them.
+    order), and draws the graph after each call with `draw_dot`'s drawing code:
+    orange is the node whose rule just ran, light yellow with thick borders its
+    inputs, light cyan the nodes reached earlier; the caption gives the inputs' old
+    and new gradients.
+    The gradients are left as `root.backward()` would leave them (to the last bit for
+    lessons 04-06; lesson 07's backward visits inputs last to first, so a gradient
+    summed from three or more uses may differ there in its last bit).
+    All frames share one layout: nothing moves from one step to the next.
+    Like `backward()`, it adds to the gradients already there: build the graph in the
+    same cell, so that running the cell twice shows the same frames.
 
     Returns a player: previous/next buttons, a slider and the left/right arrow keys
-    (click the player first) step through the frames.
-    It is plain HTML and JavaScript, no widgets or kernel needed: it works in
-    JupyterLab, Notebook 7 and Colab; where scripts are off (an untrusted notebook,
-    GitHub's viewer) the first and last frames are shown, with a sentence saying
-    that running the cell again makes it clickable.
+    (after a click on the picture) step through the frames; "full size" undoes the
+    shrinking described below.
+    It is plain HTML and JavaScript in the output, with no widgets, network or kernel
+    needed, and it finds its own page from its own script: made for JupyterLab
+    (which tests/test_browser.py clicks through) and Colab's one frame per output.
+    Where scripts are off (an untrusted notebook, GitHub's viewer) the first and the
+    last frame are shown, with a sentence saying that running the cell again makes
+    it clickable.
 
-    rankdir, precision, max_nodes: as for `draw_dot`.
-    max_size: (width, height) in CSS pixels that every frame is scaled down to fit,
-    all frames by the same factor.
-    The default, 1200 x 640 plus about 90 pixels of caption and buttons, fits a
-    1080p projector at 100 % zoom with the browser's and JupyterLab's bars showing.
+    rankdir, precision, max_nodes: as for `draw_dot`; the stepper refuses graphs of
+    more than 100 nodes unless told otherwise (one frame per rule: slow and long).
+    max_size: (width, height) in CSS pixels that every frame is shrunk to fit, all by
+    the same factor (never enlarged).
+    Why 1200 x 720: with the caption and the buttons (60-80 pixels) a player is at
+    most about 800 pixels tall, and JupyterLab at 100 % zoom on a 1080p screen,
+    browser bars and JupyterLab's own bars showing, leaves a notebook about 840
+    pixels tall and 1,590 wide with the file browser open (the browser test measured
+    a 779-pixel player in an 839-pixel notebook, 1920 x 960 viewport).
+    Where less room is left (Colab's taller header, a bigger zoom), pass a smaller
+    size, e.g. `max_size=(1000, 560)`.
     """
     _require_value(root, "step_backward")
     nodes, finished = _walk(root)
@@ -381,7 +441,7 @@ def step_backward(
     edges = [(kid, node) for node in nodes for kid in _inputs(node)]
 
     root.grad = 1.0  # the seed: d root / d root
-    svgs, captions, reached = [], [], {id(root)}
+    states, captions, reached = [], [], {id(root)}
     for step, node in enumerate(order, start=1):
         kids = list(dict.fromkeys(_inputs(node)))  # a + a lists `a` once
         before = [kid.grad for kid in kids]
@@ -389,17 +449,28 @@ def step_backward(
         fills = {key: REACHED for key in reached}
         fills.update({id(kid): UPDATED for kid in kids})
         fills[id(node)] = RULE_RAN
-        bold = frozenset([id(node), *map(id, kids)])
-        svgs.append(_drawing(nodes, edges, rankdir, precision, fills, bold)
-                    .pipe(format="svg").decode())
+        grads = {id(each): each.grad for each in nodes}
+        states.append((fills, node, grads))
         reached.update(map(id, kids))
-        changes = ", ".join(f"{_name(kid)}.grad {_number(old, precision)} \u2192 "
+        changes = "; ".join(f"grad of {_name(kid, precision)}: "
+                            f"{_number(old, precision)} \u2192 "
                             f"{_number(kid.grad, precision)}"
                             for kid, old in zip(kids, before))
-        seed = (f"the seed {_name(root)}.grad = 1, then " if step == 1 else "")
-        captions.append(f"Step {step} of {len(order)}: {seed}the rule of "
-                        f"{_name(node)} ({getattr(node, '_op', '')}) ran: {changes}.")
+        seed = (f"the seed sets the grad of {_name(root, precision)} to 1, then "
+                if step == 1 else "")
+        captions.append(f"Step {step} of {len(order)}: {seed}the "
+                        f"{getattr(node, '_op', '')} rule of {_name(node, precision)} "
+                        f"ran. {changes[0].upper()}{changes[1:]}.")
 
+    # one layout for all frames, with room for each box's widest gradient, so that
+    # nothing moves from frame to frame (and only one layout is computed)
+    widest = {key: max((grads[key] for _, _, grads in states),
+                       key=lambda grad: len(_number(grad, precision)))
+              for key in states[0][2]}
+    layout = _layout(_drawing(nodes, edges, rankdir, precision, {}, grads=widest))
+    svgs = [_render_laid_out(_drawing(nodes, edges, rankdir, precision, fills, rule,
+                                      grads, layout))
+            for fills, rule, grads in states]
     sizes = [_svg_size(svg) for svg in svgs]
     widest = max(width for width, _ in sizes)
     tallest = max(height for _, height in sizes)
@@ -408,22 +479,31 @@ def step_backward(
     return BackwardSteps(_name(root), frames, captions, len(nodes))
 
 
-# the player's behaviour; `ROOT` is its element, `FRAMES` the frames not in the page
+# the player's behaviour; `ROOT_ID` names its element, `FRAMES` lists the frames
+# that the page itself leaves out (all but the first and the last)
 _PLAYER_JS = """
 (function () {
-  var root = document.getElementById(ROOT_ID);
+  // the element around this script (by id where document.currentScript is unset)
+  var script = document.currentScript;
+  var root = script ? script.parentNode : document.getElementById(ROOT_ID);
   if (!root || root.dataset.ready) { return; }
   root.dataset.ready = "1";
-  var middle = FRAMES;
+  var data = FRAMES;
   var figures = root.querySelectorAll("figure");
-  var first = figures[0], last = figures[figures.length - 1];
-  root.querySelector(".bp-note").remove();
-  middle.forEach(function (frame) {
-    var figure = document.createElement("figure");
-    figure.className = first.className;
-    figure.style.cssText = first.style.cssText;
-    figure.innerHTML = frame;
-    root.insertBefore(figure, last);
+  var last = figures[figures.length - 1];
+  var note = root.querySelector(".bp-note");
+  if (note) { note.remove(); }
+  var pieces = data.first;
+  data.frames.forEach(function (frame) {
+    if (typeof frame === "string") {
+      pieces = frame.split(">");
+    } else {
+      pieces = pieces.slice();
+      Object.keys(frame).forEach(function (index) { pieces[index] = frame[index]; });
+    }
+    var holder = document.createElement("div");
+    holder.innerHTML = pieces.join(">");
+    root.insertBefore(holder.firstChild, last);
   });
   figures = Array.prototype.slice.call(root.querySelectorAll("figure"));
   var count = figures.length;
@@ -431,13 +511,34 @@ _PLAYER_JS = """
   bar.className = "bp-controls";
   bar.style.cssText = "display:flex;align-items:center;gap:12px;margin:4px 0 8px 0;" +
     "font:16px sans-serif";
-  bar.innerHTML = '<button type="button" class="bp-previous">\\u25c0 previous</button>' +
+  bar.innerHTML =
+    '<button type="button" class="bp-previous">\\u25c0 previous</button>' +
     '<input type="range" class="bp-slider" min="1" max="' + count +
     '" value="1" style="width:320px" aria-label="step">' +
     '<button type="button" class="bp-next">next \\u25b6</button>' +
     '<span class="bp-where" aria-live="polite"></span>' +
-    '<span style="color:#555">(or click here and use the \\u2190 \\u2192 keys)</span>';
+    '<span style="color:#555">(or click the picture, then use the ' +
+    '\\u2190 \\u2192 keys)</span>';
   root.insertBefore(bar, root.firstChild);
+  if (root.querySelector("svg[data-full-size]")) {
+    // frames shrunk to fit the screen: one click shows them at full size
+    var zoom = document.createElement("button");
+    zoom.type = "button";
+    zoom.className = "bp-zoom";
+    zoom.textContent = "full size";
+    zoom.addEventListener("click", function () {
+      var full = zoom.textContent === "full size";
+      figures.forEach(function (figure) {
+        var svg = figure.querySelector("svg");
+        var size = svg.dataset.fullSize.split(" ");
+        svg.style.width = full ? size[0] + "px" : "";
+        svg.style.height = full ? size[1] + "px" : "auto";
+        svg.style.maxWidth = full ? "none" : "100%";
+      });
+      zoom.textContent = full ? "fit to screen" : "full size";
+    });
+    bar.insertBefore(zoom, bar.querySelector(".bp-where"));
+  }
   var slider = bar.querySelector(".bp-slider");
   var where = bar.querySelector(".bp-where");
   function show(step) {
@@ -473,9 +574,28 @@ _PLAYER_JS = """
 
 
 def _figure(svg: str, caption: str) -> str:
-    return (f'<figure class="bp-frame" style="margin:0">'
+    return (f'<figure class="bp-frame" style="margin:0 0 16px 0">'
             f'<figcaption style="font:16px sans-serif;margin:0 0 6px 0">'
             f'{html.escape(caption)}</figcaption>{svg}</figure>')
+
+
+def _changes(figures: list[str]) -> dict:
+    """The frames between the first and the last, each as changes to the one before.
+
+    Frames share their layout, so a frame is mostly the one before it again: split
+    at every `>`, a frame keeps only the pieces (tags) that differ.
+    """
+    previous = figures[0].split(">")
+    changes = []
+    for figure in figures[1:-1]:
+        pieces = figure.split(">")
+        if len(pieces) == len(previous):
+            changes.append({index: piece for index, piece in enumerate(pieces)
+                            if piece != previous[index]})
+        else:  # a layout of its own: kept whole
+            changes.append(figure)
+        previous = pieces
+    return {"first": figures[0].split(">"), "frames": changes}
 
 
 def _player_html(svgs: list[str], captions: list[str]) -> str:
@@ -485,23 +605,20 @@ def _player_html(svgs: list[str], captions: list[str]) -> str:
     digest = hashlib.sha1("".join(figures).encode()).hexdigest()[:12]
     root_id = f"backward-steps-{digest}"
     count = len(figures)
-    if count == 1:
-        note = "There is one step: its rule is shown."
-        shown = figures
-    else:
-        note = (f"The first and the last of {count} steps are shown, because scripts "
-                f"are off here: run this cell again to click through all of them.")
+    shown, note = figures, ""
+    if count > 1:
         shown = [figures[0], figures[-1]]
+        note = (f'<p class="bp-note" style="font:16px sans-serif;font-style:italic">'
+                f"The first and the last of {count} steps are shown, because scripts "
+                f"are off here: run this cell again to click through all of them.</p>")
     # "</" would end the script element early
-    middle = json.dumps(figures[1:-1]).replace("</", "<\\/")
+    middle = json.dumps(_changes(figures)).replace("</", "<\\/")
     script = (_PLAYER_JS.replace("ROOT_ID", json.dumps(root_id))
               .replace("FRAMES", middle))
     return (
         f'<div id="{root_id}" class="backward-steps" tabindex="0" '
         f'data-lm-suppress-shortcuts="true" data-p-suppress-shortcuts="true" '
         f'style="outline:none;max-width:100%">'
-        f'<p class="bp-note" style="font:16px sans-serif;font-style:italic">'
-        f'{html.escape(note)}</p>'
-        + "".join(shown)
+        + note + "".join(shown)
         + f"<script>{script}</script></div>"
     )

@@ -1,25 +1,31 @@
-"""End to end: a lesson opened in a real JupyterLab, in headless Chromium.
+"""End to end: a lesson and the backprop stepper in real JupyterLab, headless Chromium.
 
-The test starts JupyterLab on 127.0.0.1 in a temporary copy of the lesson, opens it in
+Each test starts JupyterLab on 127.0.0.1 in a temporary folder, opens a notebook in
 Debian's Chromium driven by Playwright, runs every cell from the Run menu as a learner
-would, and checks what the learner sees: a computation graph drawn by `draw_dot`
-(Graphviz SVG), a Matplotlib plot (PNG), and no error. A screenshot is saved to
-test-output/jupyterlab.png.
+would, and checks what the learner sees.
 
-In `notebooks/` the exercise checks fail on purpose until the learner solves them, and
-JupyterLab stops a "Run All" at the first error; so there, and only there, an error
-that names an exercise is expected: the test carries on from the next cell, like a
-learner who skips the exercise. Any other error fails the test.
+- A student notebook (lesson 03): "Run All" reaches the last cell; the only sign of
+  an unsolved exercise is its check's failure box (course_checks never raises), one
+  per exercise; a computation graph drawn by `draw_dot` (Graphviz SVG) and a
+  Matplotlib plot (PNG) are shown. Screenshot: test-output/jupyterlab.png.
+- The stepper (`graph.step_backward`) in a notebook the test writes: the buttons, the
+  arrow keys and the slider change the frame shown, the pixels of the highlighted node
+  move, and the player fits a 1080p screen at 100 % zoom. Screenshots:
+  test-output/stepper-*.png. The same HTML with scripts off shows its first and last
+  frames and says how to make it clickable: test-output/stepper-static.png.
 
 Needs: `apt-get install chromium` and `pip install playwright` (never
-`playwright install`: it downloads a browser of its own). Without them the test is
-skipped, unless the environment variable CI is set: then it fails.
+`playwright install`: it downloads a browser of its own). Without them the tests are
+skipped, unless the environment variable CI is set: then they fail.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
+import io
+import json
 import os
 import re
 import secrets
@@ -33,7 +39,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
+
+from graph import RULE_RAN, step_backward
+from tools.course import carry_over_sources, lesson_path, read
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,12 +57,15 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-# seconds for the whole test, JupyterLab's start and shutdown included
+# seconds for a whole test, JupyterLab's start and shutdown included
 TIME_LIMIT = 90
-SCREENSHOT = ROOT / "test-output" / "jupyterlab.png"
+OUTPUT = ROOT / "test-output"
+SCREENSHOT = OUTPUT / "jupyterlab.png"
+# what a browser shows of a 1080p screen at 100 % zoom, below its tabs and address bar
+PROJECTOR = {"width": 1920, "height": 960}
 
-# a failing exercise check in a student notebook: the stub's message, or the check's
-EXERCISE_ERROR = re.compile(r"(NotImplementedError|ExerciseError): Exercise \d+\.\d+")
+# the failure box of a check (course_checks), as its text reads on the page
+CHECK_FAILURE = re.compile(r"Exercise (\d+\.\d+) (failed|is not done yet)")
 
 # what every cell shows, read from the page in one go
 CELLS_JS = """
@@ -67,6 +80,8 @@ CELLS_JS = """
     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],' +
     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
   )).map(out => ({mime: out.dataset.mimeType, text: out.innerText}));
+  const pages = Array.from(cell.querySelectorAll(
+    '.jp-OutputArea-output[data-mime-type="text/html"]')).map(out => out.innerText);
   return {
     code: cell.classList.contains('jp-CodeCell'),
     prompt: prompt ? prompt.innerText.trim() : '',
@@ -77,18 +92,24 @@ CELLS_JS = """
     pngs: images.filter(img => img.src.startsWith('data:image/png') && shown(img))
                 .length,
     errors: errors,
+    pages: pages,
   };
 })
 """
 
 
-def _missing_tools() -> list[str]:
+def _require_tools() -> None:
     missing = []
     if not Path(CHROMIUM).is_file():
         missing.append("Chromium at /usr/bin/chromium (apt-get install chromium)")
     if importlib.util.find_spec("playwright") is None:
         missing.append("the playwright package (pip install playwright)")
-    return missing
+    if missing:
+        reason = "the browser test needs " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (CI is set, so it may not be skipped)",
+                        pytrace=False)
+        pytest.skip(reason)
 
 
 def _lesson_path() -> Path:
@@ -119,12 +140,12 @@ class Deadline:
         return remaining
 
 
-def _workspace(tmp_path: Path, lesson: Path) -> Path:
-    """A throwaway copy of the lesson, its pictures, and JupyterLab's own folders."""
+def _workspace(tmp_path: Path, notebook: Path) -> Path:
+    """A throwaway copy of the notebook, the pictures, and JupyterLab's own folders."""
     root = tmp_path / "course"
-    folder = root / lesson.parent.name
+    folder = root / notebook.parent.name
     folder.mkdir(parents=True)
-    shutil.copy2(lesson, folder / lesson.name)
+    shutil.copy2(notebook, folder / notebook.name)
     if (ROOT / "media").is_dir():
         shutil.copytree(ROOT / "media", root / "media")
     # every cell stays in the page (no windowing), and nothing is saved behind our back
@@ -220,6 +241,41 @@ def _stop(process) -> None:
     process.log.close()
 
 
+@contextlib.contextmanager
+def _notebook_in_jupyterlab(tmp_path: Path, notebook: Path, deadline: Deadline,
+                            viewport: dict):
+    """JupyterLab with `notebook` open in Chromium and its kernel idle: the page."""
+    from playwright.sync_api import sync_playwright
+
+    root = _workspace(tmp_path, notebook)
+    port, token = _free_port(), secrets.token_hex(16)
+    process = _start_jupyterlab(tmp_path, root, port, token)
+    try:
+        _wait_for_server(process, port, token, deadline)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                timeout=deadline.left("starting Chromium") * 1000,
+            )
+            try:
+                page = browser.new_context(viewport=viewport).new_page()
+                # one step of the page may take 30 s at most, and never past the end
+                page.set_default_timeout(
+                    min(30.0, deadline.left("opening the notebook")) * 1000)
+                relative = f"{notebook.parent.name}/{notebook.name}"
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/{relative}?token={token}")
+                page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+                # run nothing before the kernel is up: JupyterLab would ask for one
+                while _kernel_state(page) != "Idle":
+                    deadline.left("waiting for the kernel to start")
+                    page.wait_for_timeout(250)
+                yield page
+            finally:
+                browser.close()
+    finally:
+        _stop(process)
+
+
 def _run_menu(page, entry: str) -> None:
     """Click Run in the menu bar, then the entry labelled `entry`."""
     page.get_by_role("menuitem", name="Run", exact=True).click()
@@ -233,13 +289,13 @@ def _kernel_state(page) -> str:
     return text.rpartition("|")[2].strip()
 
 
-def _run_and_wait(page, entry: str, deadline: Deadline) -> list[dict]:
-    """Run the Run menu's `entry`; wait until its cells ran and the kernel is idle."""
+def _run_all(page, deadline: Deadline) -> list[dict]:
+    """Run All Cells; wait until they ran and the kernel is idle; what each shows."""
     before = [cell["prompt"] for cell in page.evaluate(CELLS_JS)]
-    _run_menu(page, entry)
+    _run_menu(page, "Run All Cells")
     quiet = 0
     while quiet < 3:  # the same quiet state three polls in a row
-        deadline.left(f"waiting for {entry!r} to finish")
+        deadline.left("waiting for Run All to finish")
         page.wait_for_timeout(300)
         cells = page.evaluate(CELLS_JS)
         prompts = [cell["prompt"] for cell in cells]
@@ -262,94 +318,54 @@ def _svg_is_graph(src: str) -> bool:
     return 'class="node"' in text
 
 
-def test_lesson_runs_and_shows_its_pictures_in_jupyterlab(tmp_path):
-    missing = _missing_tools()
-    if missing:
-        reason = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(reason + " (CI is set, so it may not be skipped)",
-                        pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+def _exercise_ids(notebook: Path) -> set[str]:
+    ids = set()
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        exercise = cell.get("metadata", {}).get("course", {}).get("exercise")
+        if exercise:
+            ids.add(str(exercise))
+    return ids
 
+
+def test_lesson_runs_to_the_end_and_shows_its_pictures_in_jupyterlab(tmp_path):
+    _require_tools()
     deadline = Deadline(TIME_LIMIT)
     lesson = _lesson_path()
     student_version = lesson.parent.name == "notebooks"
-    root = _workspace(tmp_path, lesson)
-    port, token = _free_port(), secrets.token_hex(16)
-    process = _start_jupyterlab(tmp_path, root, port, token)
-    try:
-        _wait_for_server(process, port, token, deadline)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-                timeout=deadline.left("starting Chromium") * 1000,
-            )
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 1800})
-                page = context.new_page()
-                # one step of the page may take 30 s at most, and never past the end
-                page.set_default_timeout(
-                    min(30.0, deadline.left("opening the lesson")) * 1000)
-                relative = f"{lesson.parent.name}/{lesson.name}"
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/{relative}?token={token}")
-                page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-                # run nothing before the kernel is up: JupyterLab would ask for one
-                while _kernel_state(page) != "Idle":
-                    deadline.left("waiting for the kernel to start")
-                    page.wait_for_timeout(250)
+    with _notebook_in_jupyterlab(tmp_path, lesson, deadline,
+                                 {"width": 1400, "height": 1800}) as page:
+        cells = _run_all(page, deadline)
+        graphs = [i for i, cell in enumerate(cells)
+                  if cell["inlineSvgNodes"]
+                  or any(_svg_is_graph(src) for src in cell["svgs"])]
+        # show the first graph on the screenshot
+        if graphs:
+            page.locator(".jp-Notebook .jp-Cell").nth(graphs[0]).locator(
+                ".jp-OutputArea-output").first.scroll_into_view_if_needed()
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-                cells = _run_and_wait(page, "Run All Cells", deadline)
-                expected_errors = []
-                while True:
-                    failing = [i for i, cell in enumerate(cells)
-                               if any(_error_text(e) for e in cell["errors"])
-                               and i not in expected_errors]
-                    if not failing:
-                        break
-                    first = failing[0]
-                    texts = [_error_text(e) for e in cells[first]["errors"]]
-                    if not (student_version
-                            and all(EXERCISE_ERROR.search(t) for t in texts if t)):
-                        break
-                    # an unsolved exercise: carry on below it, like a learner would
-                    expected_errors.append(first)
-                    if first + 1 >= len(cells):
-                        break
-                    page.locator(".jp-Notebook .jp-Cell").nth(first + 1).locator(
-                        ".jp-InputPrompt").first.click()
-                    cells = _run_and_wait(page, "Run Selected Cell and All Below",
-                                          deadline)
-
-                graphs = [i for i, cell in enumerate(cells)
-                          if cell["inlineSvgNodes"]
-                          or any(_svg_is_graph(src) for src in cell["svgs"])]
-                plots = [i for i, cell in enumerate(cells) if cell["pngs"]]
-                errors = [
-                    f"cell {i + 1}:\n{cell['source']}\n---\n{_error_text(error)}"
-                    for i, cell in enumerate(cells) if i not in expected_errors
-                    for error in cell["errors"] if _error_text(error)
-                ]
-                not_run = [i + 1 for i, cell in enumerate(cells)
-                           if cell["code"] and cell["source"].strip()
-                           and not re.fullmatch(r"\[\d+\]:", cell["prompt"])]
-
-                # show the first graph on the screenshot
-                if graphs:
-                    page.locator(".jp-Notebook .jp-Cell").nth(graphs[0]).locator(
-                        ".jp-OutputArea-output").first.scroll_into_view_if_needed()
-                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOT), full_page=True)
-            finally:
-                browser.close()
-    finally:
-        _stop(process)
+    plots = [i for i, cell in enumerate(cells) if cell["pngs"]]
+    errors = [f"cell {i + 1}:\n{cell['source']}\n---\n{_error_text(error)}"
+              for i, cell in enumerate(cells)
+              for error in cell["errors"] if _error_text(error)]
+    not_run = [i + 1 for i, cell in enumerate(cells)
+               if cell["code"] and cell["source"].strip()
+               and not re.fullmatch(r"\[\d+\]:", cell["prompt"])]
+    failed_checks = {match.group(1) for cell in cells for text in cell["pages"]
+                     for match in [CHECK_FAILURE.search(text)] if match}
+    expected_failures = _exercise_ids(lesson) if student_version else set()
 
     problems = []
     if errors:
         problems.append("cells showed errors:\n\n" + "\n\n".join(errors))
     if not_run:
-        problems.append(f"code cells that never ran: {not_run}")
+        problems.append(f"code cells that never ran (Run All stopped early?): "
+                        f"{not_run}")
+    if failed_checks != expected_failures:
+        problems.append(f"exercises whose check showed a failure box: "
+                        f"{sorted(failed_checks)}, expected "
+                        f"{sorted(expected_failures)}")
     if not graphs:
         problems.append("no computation graph (a Graphviz SVG with nodes) was shown")
     if not plots:
@@ -358,3 +374,183 @@ def test_lesson_runs_and_shows_its_pictures_in_jupyterlab(tmp_path):
         pytest.fail(f"{lesson.relative_to(lesson.parent.parent)} in JupyterLab "
                     f"(screenshot: {SCREENSHOT.relative_to(ROOT)}):\n"
                     + "\n".join(problems), pytrace=False)
+
+
+# ----------------------------------------------------------------------------
+# the stepper
+
+
+def _stepper_notebook(folder: Path) -> Path:
+    """A notebook with lesson 04's `Value` and a stepper over a 2-2-1 tanh network.
+
+    Drawn top to bottom, the network is taller than a screen: the frames are shrunk.
+    """
+    engine = "\n\n".join(carry_over_sources(read(lesson_path(4))))
+    network = (
+        "from graph import step_backward\n\n"
+        "x1, x2 = Value(1.0, label='x1'), Value(-0.5, label='x2')\n"
+        "w11, w12 = Value(0.8, label='w11'), Value(-0.4, label='w12')\n"
+        "w21, w22 = Value(0.3, label='w21'), Value(0.9, label='w22')\n"
+        "h1 = (w11 * x1 + w12 * x2).tanh()\n"
+        "h2 = (w21 * x1 + w22 * x2).tanh()\n"
+        "h1.label, h2.label = 'h1', 'h2'\n"
+        "w1, w2 = Value(1.5, label='w1'), Value(-2.0, label='w2')\n"
+        "y = w1 * h1 + w2 * h2\n"
+        "y.label = 'y'\n"
+        "steps = step_backward(y, rankdir='TB')\n"
+        "steps"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(engine),
+                                               nbformat.v4.new_code_cell(network)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    path = folder / "stepper.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+PLAYER_JS = """
+player => {
+  const shown = Array.from(player.querySelectorAll('figure'))
+    .filter(figure => figure.getBoundingClientRect().height > 0);
+  const panel = player.closest('.jp-NotebookPanel-notebook') ||
+    player.closest('.jp-Notebook');
+  const box = player.getBoundingClientRect(), room = panel.getBoundingClientRect();
+  return {
+    step: Number(player.dataset.step),
+    slider: Number(player.querySelector('.bp-slider').value),
+    count: player.querySelectorAll('figure').length,
+    shown: shown.map(figure => figure.querySelector('figcaption').innerText),
+    notes: player.querySelectorAll('.bp-note').length,
+    width: box.width, height: box.height,
+    roomWidth: room.width, roomHeight: room.height,
+  };
+}
+"""
+
+
+def _orange_centre(png: bytes) -> tuple[float, float] | None:
+    """Where the pixels of the rule that just ran (orange) are, on average."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    target = tuple(int(RULE_RAN[i:i + 2], 16) for i in (1, 3, 5))
+    points = [(x, y) for x in range(image.width) for y in range(image.height)
+              if sum(abs(a - b) for a, b in zip(image.getpixel((x, y)), target)) < 24]
+    if not points:
+        return None
+    return (sum(x for x, _ in points) / len(points),
+            sum(y for _, y in points) / len(points))
+
+
+def test_stepper_clicks_through_in_jupyterlab(tmp_path):
+    _require_tools()
+    deadline = Deadline(TIME_LIMIT)
+    notebook = _stepper_notebook(tmp_path)
+    shots, states = {}, {}
+    with _notebook_in_jupyterlab(tmp_path, notebook, deadline, PROJECTOR) as page:
+        cells = _run_all(page, deadline)
+        player = page.locator(".backward-steps")
+        player.locator(".bp-controls").wait_for()  # the script has run
+        player.scroll_into_view_if_needed()
+
+        def look(name: str) -> None:
+            states[name] = player.evaluate(PLAYER_JS)
+            player.screenshot(path=str(OUTPUT / f"stepper-{name}.png"))
+            # the frame alone: the buttons look different under the mouse
+            shots[name] = player.locator("figure:visible").screenshot()
+
+        OUTPUT.mkdir(exist_ok=True)
+        look("1-start")
+        player.locator(".bp-next").click()
+        look("2-next")
+        player.locator(".bp-next").click()
+        player.locator(".bp-next").click()
+        player.locator(".bp-previous").click()
+        look("3-next-next-previous")
+        player.locator("figure:visible").click()  # the frame: keys go to the player
+        page.keyboard.press("ArrowRight")
+        look("4-right-key")
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+        look("5-left-key-twice")
+        slider = player.locator(".bp-slider")
+        box = slider.bounding_box()
+        page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+        look("6-slider-end")
+        page.keyboard.press("ArrowRight")  # past the last step: stays there
+        look("7-right-at-end")
+        # the frames were shrunk to fit: "full size" shows them unshrunk, and back
+        picture = player.locator("figure:visible svg")
+        widths = [picture.bounding_box()["width"]]
+        for _ in range(2):
+            player.locator(".bp-zoom").click()
+            widths.append(picture.bounding_box()["width"])
+        page.screenshot(path=str(OUTPUT / "stepper-jupyterlab.png"))
+    # what the player showed at each step, and its size against the notebook's
+    (OUTPUT / "stepper-states.json").write_text(json.dumps(states, indent=1))
+
+    errors = [_error_text(error) for cell in cells for error in cell["errors"]
+              if _error_text(error)]
+    assert not errors, errors
+    count = states["1-start"]["count"]
+    assert count == 11, "the network has 11 nodes with a rule: 11 frames"
+    expected = {"1-start": 1, "2-next": 2, "3-next-next-previous": 3,
+                "4-right-key": 4, "5-left-key-twice": 2, "6-slider-end": count,
+                "7-right-at-end": count}
+    for name, step in expected.items():
+        state = states[name]
+        assert (state["step"], state["slider"]) == (step, step), name
+        # exactly one frame is visible, and it is the one the controls say
+        assert len(state["shown"]) == 1, (name, state["shown"])
+        assert state["shown"][0].startswith(f"Step {step} of {count}:"), name
+        assert state["notes"] == 0, "the note for pages without scripts stays"
+        # the player fits the notebook's part of a 1080p screen
+        assert state["width"] <= state["roomWidth"], name
+        assert state["height"] <= state["roomHeight"], (name, state)
+
+    # the pixels: each step looks different, the same step the same, and the orange
+    # node moves back through the graph
+    assert len({shots[name] for name in expected}) == len(set(expected.values()))
+    assert shots["2-next"] == shots["5-left-key-twice"]
+    centres = {name: _orange_centre(shots[name]) for name in expected}
+    assert all(centres.values()), centres
+    # top to bottom: the inputs are above the output
+    assert centres["2-next"][1] < centres["1-start"][1]
+    assert centres["6-slider-end"][1] < centres["3-next-next-previous"][1]
+    assert shots["6-slider-end"] == shots["7-right-at-end"]
+    assert widths[1] > 1.2 * widths[0] and widths[2] == widths[0], widths
+
+
+def test_stepper_without_scripts_shows_first_and_last_frame(tmp_path):
+    _require_tools()
+    from playwright.sync_api import sync_playwright
+
+    namespace = {}
+    for source in carry_over_sources(read(lesson_path(4))):
+        exec(source, namespace)
+    Value = namespace["Value"]
+    a, b = Value(0.5, label="a"), Value(0.4, label="b")
+    c = a * b + a
+    c.label = "c"
+    steps = step_backward((c * c).tanh())
+    page_html = f"<html><body>{steps._repr_html_()}</body></html>"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=CHROMIUM_ARGS, headless=True)
+        try:
+            # as GitHub's viewer or an untrusted notebook: no scripts run
+            page = browser.new_context(java_script_enabled=False,
+                                       viewport=PROJECTOR).new_page()
+            page.set_content(page_html)
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "stepper-static.png"), full_page=True)
+            captions = page.locator("figcaption").all_inner_texts()
+            note = page.locator(".bp-note").inner_text()
+            controls = page.locator(".bp-controls").count()
+        finally:
+            browser.close()
+    assert [caption.split(":")[0] for caption in captions] == [
+        "Step 1 of 4", "Step 4 of 4"]
+    assert "run this cell again to click through all of them" in note
+    assert controls == 0
