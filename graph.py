@@ -6,7 +6,7 @@ This is the course's only drawing helper: every lesson imports it, none pastes i
 
     draw_dot(root, rankdir="LR", precision=4, max_nodes=300)
     step_backward(root, rankdir="LR", precision=4, max_nodes=300,
-                  max_size=(1200, 720))
+                  max_size=(1440, 720))
 
 `draw_dot` draws whatever a node has, so it serves every stage of the `Value` class:
 
@@ -50,11 +50,15 @@ MAX_NODES = 300
 # a frame per rule: beyond this, too many clicks and seconds (100 nodes: about 10 s)
 STEP_MAX_NODES = 100
 RANKDIRS = ("LR", "TB", "RL", "BT")
+# the gaps between boxes (nodesep) and between ranks (ranksep), in inches
+SPACING = {"nodesep": "0.25", "ranksep": "0.4"}
+COMPACT_SPACING = {"nodesep": "0.15", "ranksep": "0.2"}
 
 # the stepper's colours, from Paul Tol's colour-blind-safe "light" scheme
 RULE_RAN = "#EE8866"   # orange: the node whose rule has just run
 UPDATED = "#EEDD88"    # light yellow: its inputs, which have just got gradient
 REACHED = "#99DDFF"    # light cyan: nodes that got gradient in earlier steps
+ROOT_FILL = "#FFAABB"  # pink: the root (the cost), in every frame
 
 # ----------------------------------------------------------------------------
 # finding a `dot` that works
@@ -200,7 +204,14 @@ def _number(value, precision: int) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def _record_label(node, precision: int, grads: dict | None) -> str:
+def _record_label(node, precision: int, grads: dict | None,
+                  stacked: bool = False, rankdir: str = "LR") -> str:
+    """A record's label: the node's label, data and grad.
+
+    `draw_dot` puts them side by side left to right, and one above the other top to
+    bottom; `stacked` puts them one above the other in every direction, so that a
+    box is one number wide and a left-to-right graph far narrower.
+    """
     parts = []
     label = getattr(node, "label", "")
     if label:
@@ -209,7 +220,11 @@ def _record_label(node, precision: int, grads: dict | None) -> str:
     if hasattr(node, "grad"):
         grad = node.grad if grads is None else grads[id(node)]
         parts.append(f"grad {_number(grad, precision)}")
-    return "{ " + " | ".join(parts) + " }"
+    fields = " | ".join(parts)
+    # Graphviz lines a record's fields up across the rank direction (one above the
+    # other left to right), and braces turn them
+    turned = rankdir in ("TB", "BT") if stacked else True
+    return "{ " + fields + " }" if turned else fields
 
 
 def _escape(text: str) -> str:
@@ -232,20 +247,23 @@ def _checked_options(rankdir: str, max_nodes: int | None, count: int) -> None:
 
 
 def _drawing(nodes, edges, rankdir: str, precision: int, fills: dict, rule=None,
-             grads: dict | None = None, layout: dict | None = None) -> ComputationGraph:
+             grads: dict | None = None, layout: dict | None = None,
+             compact: bool = False) -> ComputationGraph:
     """The picture of `nodes` and `edges`, boxes filled as `fills` (by id) says.
 
     `rule`, a node, is the one whose rule has just run: its operation is filled
-    like its box, and its inputs and the arrows from them are drawn thick.
+    orange, and its inputs and the arrows from them are drawn thick.
     `grads` (by id) are shown in place of the nodes' own; `layout`, from `_layout`,
     fixes where everything goes (render it with `_render_laid_out`).
+    `compact` (the stepper's frames) stacks each box's fields and packs the boxes
+    closer, so that a frame has to be shrunk less to fit a screen.
     """
     _use_working_dot()
     names = {id(node): f"v{index}" for index, node in enumerate(nodes)}
     thick = {id(kid) for kid in _inputs(rule)} if rule is not None else set()
     dot = ComputationGraph(
         format="svg",
-        graph_attr={"rankdir": rankdir, "nodesep": "0.25", "ranksep": "0.4"},
+        graph_attr={"rankdir": rankdir, **(COMPACT_SPACING if compact else SPACING)},
         node_attr={"fontname": "Helvetica", "fontsize": "12"},
         edge_attr={"arrowsize": "0.7"},
     )
@@ -263,11 +281,12 @@ def _drawing(nodes, edges, rankdir: str, precision: int, fills: dict, rule=None,
         style = {"style": "filled", "fillcolor": str(fill)} if fill else {}
         if id(node) in thick:
             style["penwidth"] = "2.5"
-        dot.node(name, label=_record_label(node, precision, grads), shape="record",
-                 **style, **place.get(name, {}))
+        dot.node(name, label=_record_label(node, precision, grads, compact, rankdir),
+                 shape="record", **style, **place.get(name, {}))
         op = getattr(node, "_op", "")
         if op:
-            op_style = style if node is rule else {}
+            op_style = {"style": "filled", "fillcolor": RULE_RAN} if node is rule \
+                else {}
             circle = {"width": "0.3", **place.get(f"{name}_op", {}), **op_style}
             dot.node(f"{name}_op", label=_escape(str(op)), shape="circle",
                      fixedsize="false", margin="0.02", **circle)
@@ -380,7 +399,7 @@ class BackwardSteps:
                 f"through {self.value_count} values>")
 
     def _repr_html_(self) -> str:
-        return _player_html(self.frames, self.captions)
+        return _player_html(self.frames, self.captions, self.root_name)
 
 
 def step_backward(
@@ -388,7 +407,7 @@ def step_backward(
     rankdir: str = "LR",
     precision: int = 4,
     max_nodes: int | None = STEP_MAX_NODES,
-    max_size: tuple[int, int] = (1200, 720),
+    max_size: tuple[int, int] = (1440, 720),
 ) -> BackwardSteps:
     """Run the backward pass from `root`, one `_backward` call per frame.
 
@@ -396,8 +415,12 @@ def step_backward(
     in the order lesson 04's `backward()` does (reversed depth-first topological
     order), and draws the graph after each call with `draw_dot`'s drawing code:
     orange is the node whose rule just ran, light yellow with thick borders its
-    inputs, light cyan the nodes reached earlier; the caption gives the inputs' old
-    and new gradients.
+    inputs, light cyan the nodes reached earlier, pink the root in every frame (in
+    step 1, its own rule, only its operation's circle is orange); a key above the
+    frames says so, and the caption gives the inputs' old and new gradients.
+    Each box has its label, data and grad one above the other, in every direction,
+    and the boxes are packed closer than `draw_dot`'s: a frame then fits a screen at
+    a larger size.
     The gradients are left as `root.backward()` would leave them (to the last bit for
     lessons 04-06; lesson 07's backward visits inputs last to first, so a gradient
     summed from three or more uses may differ there in its last bit).
@@ -419,13 +442,15 @@ def step_backward(
     more than 100 nodes unless told otherwise (one frame per rule: slow and long).
     max_size: (width, height) in CSS pixels that every frame is shrunk to fit, all by
     the same factor (never enlarged).
-    Why 1200 x 720: with the caption and the buttons (60-80 pixels) a player is at
-    most about 800 pixels tall, and JupyterLab at 100 % zoom on a 1080p screen,
-    browser bars and JupyterLab's own bars showing, leaves a notebook about 840
-    pixels tall and 1,590 wide with the file browser open (the browser test measured
-    a 779-pixel player in an 839-pixel notebook, 1920 x 960 viewport).
-    Where less room is left (Colab's taller header, a bigger zoom), pass a smaller
-    size, e.g. `max_size=(1000, 560)`.
+    Why 1440 x 720: JupyterLab at 100 % zoom on a 1080p screen, browser bars,
+    JupyterLab's own bars and its file browser showing, leaves a notebook 839 pixels
+    tall and an output about 1,470 wide; the buttons, the key and a caption of one or
+    two lines take 80-110 of those pixels (the browser test, in a 1920 x 960
+    viewport, measured a 682-pixel player for lesson 05's network, at 0.95 of full
+    size: the boxes' text 15 pixels high).
+    A frame is also never wider than its output (CSS), so a narrower window shrinks
+    it further; where less height is left (Colab's taller header, a bigger zoom), pass
+    a smaller size, e.g. `max_size=(1000, 560)`.
     """
     _require_value(root, "step_backward")
     nodes, finished = _walk(root)
@@ -449,6 +474,7 @@ def step_backward(
         fills = {key: REACHED for key in reached}
         fills.update({id(kid): UPDATED for kid in kids})
         fills[id(node)] = RULE_RAN
+        fills[id(root)] = ROOT_FILL  # its rule ran in step 1: its circle says so
         grads = {id(each): each.grad for each in nodes}
         states.append((fills, node, grads))
         reached.update(map(id, kids))
@@ -467,16 +493,17 @@ def step_backward(
     widest = {key: max((grads[key] for _, _, grads in states),
                        key=lambda grad: len(_number(grad, precision)))
               for key in states[0][2]}
-    layout = _layout(_drawing(nodes, edges, rankdir, precision, {}, grads=widest))
+    layout = _layout(_drawing(nodes, edges, rankdir, precision, {}, grads=widest,
+                              compact=True))
     svgs = [_render_laid_out(_drawing(nodes, edges, rankdir, precision, fills, rule,
-                                      grads, layout))
+                                      grads, layout, compact=True))
             for fills, rule, grads in states]
     sizes = [_svg_size(svg) for svg in svgs]
     widest = max(width for width, _ in sizes)
     tallest = max(height for _, height in sizes)
     scale = min(1.0, max_size[0] / widest, max_size[1] / tallest)
     frames = [_inline_svg(svg, scale) for svg in svgs]
-    return BackwardSteps(_name(root), frames, captions, len(nodes))
+    return BackwardSteps(_name(root, precision), frames, captions, len(nodes))
 
 
 # the player's behaviour; `ROOT_ID` names its element, `FRAMES` lists the frames
@@ -573,6 +600,21 @@ _PLAYER_JS = """
 """
 
 
+def _key(root_name: str) -> str:
+    """The key above the frames: a swatch of each fill and what it means."""
+    meanings = [(ROOT_FILL, f"the root, {root_name}"),
+                (RULE_RAN, "the node whose rule just ran"),
+                (UPDATED, "its inputs, with their new grad"),
+                (REACHED, "reached earlier"), ("#FFFFFF", "not reached yet")]
+    swatch = ('<span style="display:inline-block;width:14px;height:14px;'
+              'border:1px solid #000;vertical-align:-2px;margin-right:4px;'
+              'background:{}"></span>')
+    items = "".join(f'<span style="margin-right:16px">{swatch.format(fill)}'
+                    f"{html.escape(meaning)}</span>" for fill, meaning in meanings)
+    return (f'<div class="bp-key" style="font:14px sans-serif;margin:0 0 6px 0">'
+            f"{items}</div>")
+
+
 def _figure(svg: str, caption: str) -> str:
     return (f'<figure class="bp-frame" style="margin:0 0 16px 0">'
             f'<figcaption style="font:16px sans-serif;margin:0 0 6px 0">'
@@ -598,7 +640,7 @@ def _changes(figures: list[str]) -> dict:
     return {"first": figures[0].split(">"), "frames": changes}
 
 
-def _player_html(svgs: list[str], captions: list[str]) -> str:
+def _player_html(svgs: list[str], captions: list[str], root_name: str) -> str:
     """Self-contained HTML: the first and last frame, and a script for the rest."""
     figures = [_figure(svg, caption) for svg, caption in zip(svgs, captions)]
     # the same frames give the same page: the id is a digest, never random
@@ -619,6 +661,6 @@ def _player_html(svgs: list[str], captions: list[str]) -> str:
         f'<div id="{root_id}" class="backward-steps" tabindex="0" '
         f'data-lm-suppress-shortcuts="true" data-p-suppress-shortcuts="true" '
         f'style="outline:none;max-width:100%">'
-        + note + "".join(shown)
+        + note + _key(root_name) + "".join(shown)
         + f"<script>{script}</script></div>"
     )

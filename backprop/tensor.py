@@ -250,6 +250,9 @@ class Tensor:
 
 def cross_entropy(logits, labels):
     """Mean softmax cross-entropy of `logits` (n, k) for the class `labels` (n,)."""
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"cross_entropy wants the logits as a Tensor (the model's "
+                        f"output), not a {type(logits).__name__}")
     labels = np.asarray(labels)
     if logits.data.ndim != 2 or labels.shape != logits.shape[:1]:
         raise ValueError(

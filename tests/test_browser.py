@@ -8,9 +8,11 @@ would, and checks what the learner sees.
   an unsolved exercise is its check's failure box (course_checks never raises), one
   per exercise; a computation graph drawn by `draw_dot` (Graphviz SVG) and a
   Matplotlib plot (PNG) are shown. Screenshot: test-output/jupyterlab.png.
-- The stepper (`graph.step_backward`) in a notebook the test writes: the buttons, the
-  arrow keys and the slider change the frame shown, the pixels of the highlighted node
-  move, and the player fits a 1080p screen at 100 % zoom. Screenshots:
+- The stepper (`graph.step_backward`) of lesson 05 (its solution, up to the stepper
+  cell), the course's widest: the buttons, the arrow keys and the slider change the
+  frame shown, the pixels of the highlighted node move, the root keeps its colour,
+  and the player fits a 1080p screen at 100 % zoom with its text at least 12 px
+  high. Screenshots:
   test-output/stepper-*.png. The same HTML with scripts off shows its first and last
   frames and says how to make it clickable: test-output/stepper-static.png.
 
@@ -42,7 +44,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from graph import RULE_RAN, step_backward
+from graph import ROOT_FILL, RULE_RAN, step_backward
 from tools.course import carry_over_sources, lesson_path, read
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +65,10 @@ OUTPUT = ROOT / "test-output"
 SCREENSHOT = OUTPUT / "jupyterlab.png"
 # what a browser shows of a 1080p screen at 100 % zoom, below its tabs and address bar
 PROJECTOR = {"width": 1920, "height": 960}
+# a stepper frame readable from the back of a room on it: text at least 12 px high
+# (the boxes' 12 pt font drawn at 0.75 of its size or more), shrunk to 0.65 at most
+LEGIBLE_TEXT = 12
+LEGIBLE_SCALE = 0.65
 
 # the failure box of a check (course_checks), as its text reads on the page
 CHECK_FAILURE = re.compile(r"Exercise (\d+\.\d+) (failed|is not done yet)")
@@ -381,31 +387,21 @@ def test_lesson_runs_to_the_end_and_shows_its_pictures_in_jupyterlab(tmp_path):
 
 
 def _stepper_notebook(folder: Path) -> Path:
-    """A notebook with lesson 04's `Value` and a stepper over a 2-2-1 tanh network.
+    """Lesson 05 as lecturers teach it (solutions/), up to its stepper cell.
 
-    Drawn top to bottom, the network is taller than a screen: the frames are shrunk.
+    Its network has 23 values, 17 columns from the inputs to the cost: the widest
+    player of the course, shrunk the most to fit a screen.
     """
-    engine = "\n\n".join(carry_over_sources(read(lesson_path(4))))
-    network = (
-        "from graph import step_backward\n\n"
-        "x1, x2 = Value(1.0, label='x1'), Value(-0.5, label='x2')\n"
-        "w11, w12 = Value(0.8, label='w11'), Value(-0.4, label='w12')\n"
-        "w21, w22 = Value(0.3, label='w21'), Value(0.9, label='w22')\n"
-        "h1 = (w11 * x1 + w12 * x2).tanh()\n"
-        "h2 = (w21 * x1 + w22 * x2).tanh()\n"
-        "h1.label, h2.label = 'h1', 'h2'\n"
-        "w1, w2 = Value(1.5, label='w1'), Value(-2.0, label='w2')\n"
-        "y = w1 * h1 + w2 * h2\n"
-        "y.label = 'y'\n"
-        "steps = step_backward(y, rankdir='TB')\n"
-        "steps"
-    )
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(engine),
-                                               nbformat.v4.new_code_cell(network)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
+    lesson = read(lesson_path(5))
+    calls = [index for index, cell in enumerate(lesson.cells)
+             if cell.cell_type == "code" and "step_backward(" in cell.source]
+    assert calls, "lesson 05 has no cell that calls step_backward"
+    lesson.cells = lesson.cells[:calls[0] + 1]
+    for cell in lesson.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     path = folder / "stepper.ipynb"
-    nbformat.write(notebook, path)
+    nbformat.write(lesson, path)
     return path
 
 
@@ -416,6 +412,12 @@ player => {
   const panel = player.closest('.jp-NotebookPanel-notebook') ||
     player.closest('.jp-Notebook');
   const box = player.getBoundingClientRect(), room = panel.getBoundingClientRect();
+  // how big the frame is drawn: Graphviz measures in pt, so 1 pt of the
+  // viewBox is 4/3 px at full size; a box's text is its font size that many times
+  const svg = shown.length ? shown[0].querySelector('svg') : null;
+  const text = svg ? svg.querySelector('g.node text') : null;
+  const scale = svg ? svg.getBoundingClientRect().width /
+    (svg.viewBox.baseVal.width * 4 / 3) : 0;
   return {
     step: Number(player.dataset.step),
     slider: Number(player.querySelector('.bp-slider').value),
@@ -424,17 +426,23 @@ player => {
     notes: player.querySelectorAll('.bp-note').length,
     width: box.width, height: box.height,
     roomWidth: room.width, roomHeight: room.height,
+    outputWidth: player.parentElement.getBoundingClientRect().width,
+    scale: scale,
+    textPixels: text ? Number(text.getAttribute('font-size')) *
+      text.getScreenCTM().a : 0,
+    fullWidth: svg && svg.dataset.fullSize ?
+      Number(svg.dataset.fullSize.split(' ')[0]) : null,
   };
 }
 """
 
 
-def _orange_centre(png: bytes) -> tuple[float, float] | None:
-    """Where the pixels of the rule that just ran (orange) are, on average."""
+def _centre(png: bytes, colour: str) -> tuple[float, float] | None:
+    """Where the pixels of `colour` ("#RRGGBB") are, on average."""
     from PIL import Image
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    target = tuple(int(RULE_RAN[i:i + 2], 16) for i in (1, 3, 5))
+    target = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
     points = [(x, y) for x in range(image.width) for y in range(image.height)
               if sum(abs(a - b) for a, b in zip(image.getpixel((x, y)), target)) < 24]
     if not points:
@@ -480,13 +488,14 @@ def test_stepper_clicks_through_in_jupyterlab(tmp_path):
         look("6-slider-end")
         page.keyboard.press("ArrowRight")  # past the last step: stays there
         look("7-right-at-end")
-        # the frames were shrunk to fit: "full size" shows them unshrunk, and back
+        page.screenshot(path=str(OUTPUT / "stepper-jupyterlab.png"))
+        # frames shrunk to fit: "full size" shows them unshrunk, and back
         picture = player.locator("figure:visible svg")
         widths = [picture.bounding_box()["width"]]
-        for _ in range(2):
-            player.locator(".bp-zoom").click()
-            widths.append(picture.bounding_box()["width"])
-        page.screenshot(path=str(OUTPUT / "stepper-jupyterlab.png"))
+        if states["1-start"]["fullWidth"]:
+            for _ in range(2):
+                player.locator(".bp-zoom").click()
+                widths.append(picture.bounding_box()["width"])
     # what the player showed at each step, and its size against the notebook's
     (OUTPUT / "stepper-states.json").write_text(json.dumps(states, indent=1))
 
@@ -494,7 +503,7 @@ def test_stepper_clicks_through_in_jupyterlab(tmp_path):
               if _error_text(error)]
     assert not errors, errors
     count = states["1-start"]["count"]
-    assert count == 11, "the network has 11 nodes with a rule: 11 frames"
+    assert count == 14, "lesson 05's network has 14 nodes made by an operation"
     expected = {"1-start": 1, "2-next": 2, "3-next-next-previous": 3,
                 "4-right-key": 4, "5-left-key-twice": 2, "6-slider-end": count,
                 "7-right-at-end": count}
@@ -505,21 +514,29 @@ def test_stepper_clicks_through_in_jupyterlab(tmp_path):
         assert len(state["shown"]) == 1, (name, state["shown"])
         assert state["shown"][0].startswith(f"Step {step} of {count}:"), name
         assert state["notes"] == 0, "the note for pages without scripts stays"
-        # the player fits the notebook's part of a 1080p screen
+        # the player fits the notebook's part of a 1080p screen ...
         assert state["width"] <= state["roomWidth"], name
         assert state["height"] <= state["roomHeight"], (name, state)
+        # ... and its numbers can be read from the back of a room
+        assert state["scale"] >= LEGIBLE_SCALE, (name, state)
+        assert state["textPixels"] >= LEGIBLE_TEXT, (name, state)
 
-    # the pixels: each step looks different, the same step the same, and the orange
-    # node moves back through the graph
+    # the pixels: each step looks different, the same step the same, the orange
+    # rule moves back through the graph, and the pink root stays where it is
     assert len({shots[name] for name in expected}) == len(set(expected.values()))
     assert shots["2-next"] == shots["5-left-key-twice"]
-    centres = {name: _orange_centre(shots[name]) for name in expected}
-    assert all(centres.values()), centres
-    # top to bottom: the inputs are above the output
-    assert centres["2-next"][1] < centres["1-start"][1]
-    assert centres["6-slider-end"][1] < centres["3-next-next-previous"][1]
     assert shots["6-slider-end"] == shots["7-right-at-end"]
-    assert widths[1] > 1.2 * widths[0] and widths[2] == widths[0], widths
+    orange = {name: _centre(shots[name], RULE_RAN) for name in expected}
+    assert all(orange.values()), orange
+    # left to right: the inputs are left of the cost
+    assert orange["2-next"][0] < orange["1-start"][0]
+    assert orange["6-slider-end"][0] < orange["3-next-next-previous"][0]
+    pink = {name: _centre(shots[name], ROOT_FILL) for name in expected}
+    assert len(set(pink.values())) == 1 and None not in pink.values(), pink
+    assert pink["1-start"][0] > orange["6-slider-end"][0]
+    if states["1-start"]["fullWidth"]:
+        full = states["1-start"]["fullWidth"]
+        assert abs(widths[1] - full) < 1 and widths[2] == widths[0], (widths, full)
 
 
 def test_stepper_without_scripts_shows_first_and_last_frame(tmp_path):

@@ -300,9 +300,12 @@ def test_frames_highlight_the_rule_that_ran_and_say_what_it_did():
     assert steps.captions[-1] == ("Step 6 of 6: the * rule of the * node with data "
                                   "-6.00 ran. Grad of x1: 0.50 \u2192 -1.00; grad of "
                                   "w1: 0.00 \u2192 1.00.")
-    for frame in steps.frames:
-        # one rule ran (orange box and circle), its inputs got gradient (yellow)
-        assert frame.count(f'fill="{graph.RULE_RAN.lower()}"') == 2
+    for step, frame in enumerate(steps.frames, start=1):
+        # one rule ran (orange box and circle; in step 1 the root's, whose box stays
+        # pink), its inputs got gradient (yellow), and the root is pink throughout
+        assert frame.count(f'fill="{graph.RULE_RAN.lower()}"') == (1 if step == 1
+                                                                   else 2)
+        assert frame.count(f'fill="{graph.ROOT_FILL.lower()}"') == 1
         assert f'fill="{graph.UPDATED.lower()}"' in frame
         assert 'stroke-width="2.5"' in frame
         # the thick arrows are those into the rule's own operation
@@ -330,6 +333,62 @@ def test_frames_keep_one_layout_and_fit_the_screen():
         size = re.search(r'<svg width="(\d+)px" height="(\d+)px"', frame)
         assert int(size.group(1)) <= 400 and int(size.group(2)) <= 300
         assert "data-full-size=" in frame  # shrunk: the "full size" button appears
+
+
+def _field_positions(frame: str, node: str) -> dict:
+    """`{text: (x, y)}` of the fields of the box called `node` in an SVG frame."""
+    group = re.search(rf"<title>{node}</title>(.*?)</g>", frame, flags=re.S).group(1)
+    return {text: (float(x), float(y)) for x, y, text in re.findall(
+        r'<text[^>]*x="([\d.-]+)" y="([\d.-]+)"[^>]*>([^<]*)</text>', group)}
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_frames_stack_each_box_in_every_direction(rankdir):
+    steps = step_backward(neuron(ENGINES[4])[-1], rankdir=rankdir)
+    fields = _field_positions(steps.frames[0], "v0")  # the root, o
+    label, data, grad = fields["o"], fields["data 0.7071"], fields["grad 1.0000"]
+    # one above the other (SVG's y grows downwards), not side by side
+    assert label[0] == data[0] == grad[0] and label[1] < data[1] < grad[1]
+    if rankdir == "LR":  # draw_dot keeps its wide boxes left to right
+        picture = draw_dot(neuron(ENGINES[4])[-1]).pipe(format="svg").decode()
+        wide = _field_positions(picture, "v0")
+        assert wide["o"][0] < wide["data 0.7071"][0] < wide["grad 0.0000"][0]
+
+
+def test_the_key_says_what_each_colour_means():
+    page = step_backward(neuron(ENGINES[4])[-1])._repr_html_()
+    key = re.search(r'<div class="bp-key".*?</div>', page, flags=re.S).group(0)
+    meanings = re.findall(r"background:(#\w+)\"></span>([^<]+)</span>", key)
+    assert meanings == [(graph.ROOT_FILL, "the root, o"),
+                        (graph.RULE_RAN, "the node whose rule just ran"),
+                        (graph.UPDATED, "its inputs, with their new grad"),
+                        (graph.REACHED, "reached earlier"),
+                        ("#FFFFFF", "not reached yet")]
+    # the key is outside the script: it shows where scripts are off, too
+    assert key in re.sub(r"<script>.*?</script>", "", page, flags=re.S)
+
+
+def test_a_wide_network_is_drawn_large_enough_to_read():
+    """Lesson 05's network (23 values) left to right, as the lesson shows it.
+
+    The boxes' font is 12 pt, 16 px at full size: shrunk to 0.75 or more, the
+    text is at least 12 px high, readable on a projector.
+    """
+    Value = lesson_value(5)
+    x1, x2 = Value(1.0, label="x1"), Value(0.0, label="x2")
+    weights = [Value(w, label=f"w{i}") for i, w in
+               zip([11, 12, 21, 22], [-2.0, 4.0, 3.0, -1.0])]
+    s1 = weights[0] * x1 + weights[1] * x2
+    s2 = weights[2] * x1 + weights[3] * x2
+    w1, w2 = Value(-1.0, label="w1"), Value(1 / 12, label="w2")
+    y_hat = w1 * s1.relu() + w2 * s2.relu()
+    cost = (Value(1.0, label="y") + (-y_hat)) ** 2
+    cost.label = "C"
+    steps = step_backward(cost, rankdir="LR", precision=3)
+    assert steps.value_count == 23
+    shown = re.search(r'<svg width="(\d+)px"', steps.frames[0]).group(1)
+    full = re.search(r'data-full-size="(\d+) ', steps.frames[0]).group(1)
+    assert int(shown) <= 1440 and int(shown) / int(full) >= 0.75, (shown, full)
 
 
 def test_player_html_is_deterministic():

@@ -107,3 +107,17 @@ def test_every_question_in_the_readme_is_answered_where_it_says():
                     if t.startswith("### Question:")]
         assert any(term.group(1) in h.split("\n")[0] for h in headings), (
             f"{target.name} has no '### Question:' heading about {term.group(1)}")
+
+
+def test_every_classic_mistake_in_the_readme_is_shown_where_it_says():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Classic mistakes, shown on purpose", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    items = re.findall(r"^(\d)\. (.*?)(?=^\d\. |\Z)", section, re.M | re.S)
+    assert [int(number) for number, _ in items] == list(range(1, 7))
+    for number, text in items:
+        target = ROOT / re.search(r"\]\(([^)]+)\)", text).group(1)
+        headings = [line for cell in markdown(nbformat.read(target, as_version=4))
+                    for line in cell.split("\n") if line.startswith("#")]
+        assert any(f"Classic mistake {number}:" in h for h in headings), (
+            f"{target.name} has no heading 'Classic mistake {number}: ...'")

@@ -318,3 +318,8 @@ def test_a_tensor_exponent_is_refused():
 def test_cross_entropy_refuses_bad_labels(labels):
     with pytest.raises(ValueError, match="labels"):
         cross_entropy(Tensor(np.zeros((2, 3))), labels)
+
+
+def test_cross_entropy_of_an_array_instead_of_a_tensor_is_refused():
+    with pytest.raises(TypeError, match="Tensor.*ndarray"):
+        cross_entropy(np.zeros((2, 3)), [0, 1])

@@ -103,7 +103,7 @@ def read(path: Path):
     """A notebook, or a CourseError naming the file when it cannot be one."""
     try:
         nb = nbformat.read(path, as_version=4)
-    except (OSError, ValueError, KeyError, TypeError,
+    except (OSError, ValueError, KeyError, TypeError, AttributeError,
             nbformat.reader.NotJSONError) as error:
         raise CourseError(f"{path.name}: not a readable notebook "
                           f"({type(error).__name__}: {error})") from None
