@@ -80,6 +80,7 @@ The block ends and the failure is shown without a traceback of this module:
 from __future__ import annotations
 
 import html
+import inspect
 import linecache
 import math
 import numbers
@@ -129,14 +130,16 @@ def _shape(value):
 
 
 def _looks_like_value(value) -> bool:
-    """A course `Value` or `Tensor`: a `data` and a `grad`, and not a NumPy object.
+    """A course `Value` or `Tensor`: an object with a `data`, not a NumPy object.
 
     Every NumPy scalar has a `.data` (a memoryview), so `data` alone proves nothing.
     """
     if _is_numpy(value) or isinstance(value, (numbers.Number, str, bytes)):
         return False
     try:
-        return hasattr(value, "data") and hasattr(value, "grad")
+        # lesson 01's Value has no `grad` yet; a `data` that is a memoryview is a
+        # buffer (NumPy, bytes), not a number
+        return hasattr(value, "data") and not isinstance(value.data, memoryview)
     except Exception:  # a learner's property that raises
         return False
 
@@ -242,9 +245,15 @@ def _describe(value) -> str:
         return f"{article} {name} of {_plural(len(items), _items_kind(items))}"
     if type(value).__name__ == "generator":
         return "a generator (wrap it in list(...) to get its items)"
-    if callable(value):
+    if isinstance(value, type):
+        return f"the class {value.__name__} itself (did you forget to call it?)"
+    if inspect.isroutine(value):
         name = getattr(value, "__name__", type(value).__name__)
         return f"the function {name} itself (did you forget to call it?)"
+    if callable(value):  # a Neuron, a Layer: objects that are called like functions
+        name = type(value).__name__
+        article = "an" if name[0].lower() in "aeiou" else "a"
+        return f"{article} {name} object (did you forget to call it?)"
     text = repr(value)
     if len(text) > 60 or " at 0x" in text:
         return f"an object of type {type(value).__name__}"
@@ -268,7 +277,9 @@ class Check:
 
     def fail(self, message: str, hint: str = ""):
         """Fail at once; a message without a final stop gets one."""
-        message = message.rstrip()
+        # "... gave None — did you forget `return`?." : a description that ends
+        # in a question ends the sentence itself
+        message = message.rstrip().replace("?.", "?")
         if not message.endswith((".", "?", "!")):
             message += "."
         raise ExerciseError(message, hint)

@@ -5,7 +5,7 @@ solutions/08_neural_network_library.ipynb; do not edit: change the lesson and re
 """
 
 import math
-import numbers
+from numbers import Real
 
 
 class Value:
@@ -15,8 +15,8 @@ class Value:
 
     def __init__(self, data, _children=(), _op="", label=""):
         # int and float are tried first: they answer at once, while the check
-        # against numbers.Real (which admits NumPy's numbers too) is slow
-        if not isinstance(data, (int, float, numbers.Real)):
+        # against Real (which admits NumPy's numbers too) is slow
+        if not isinstance(data, (int, float, Real)):
             raise TypeError(
                 f"a Value holds a real number, not a {type(data).__name__}: {data!r}"
             )
@@ -35,7 +35,7 @@ class Value:
         # a plain number becomes a Value; anything else is a mistake worth naming
         if isinstance(other, Value):
             return other
-        if isinstance(other, (int, float, numbers.Real)):
+        if isinstance(other, (int, float, Real)):
             return Value(other)
         raise TypeError(
             f"unsupported operand for {op}: Value and {type(other).__name__} "
@@ -71,7 +71,7 @@ class Value:
                 "only knows d(x**k)/dx = k*x**(k-1); a Value exponent would also "
                 "need d(x**k)/dk = x**k * log(x), which exists only for x > 0"
             )
-        if not isinstance(exponent, numbers.Real):
+        if not isinstance(exponent, Real):
             raise TypeError(f"unsupported exponent: {type(exponent).__name__}")
         x = self.data
         if x == 0 and exponent < 0:

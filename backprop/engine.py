@@ -5,7 +5,7 @@ solutions/09_why_is_it_slow.ipynb; do not edit: change the lesson and rebuild.
 """
 
 import math
-import numbers
+from numbers import Real
 
 
 class Value:
@@ -21,9 +21,9 @@ class Value:
 
     def __init__(self, data, label=""):
         # int and float are tried first: they answer at once, while the check
-        # against numbers.Real (which admits NumPy's numbers too) is slow
+        # against Real (which admits NumPy's numbers too) is slow
         if type(data) is not float:
-            if not isinstance(data, (int, numbers.Real)):
+            if not isinstance(data, (int, Real)):
                 raise TypeError(
                     f"a Value holds a real number, not a {type(data).__name__}: "
                     f"{data!r}"
@@ -67,7 +67,7 @@ class Value:
         # a plain number becomes a Value; anything else is a mistake worth naming
         if isinstance(other, Value):
             return other
-        if isinstance(other, (int, float, numbers.Real)):
+        if isinstance(other, (int, float, Real)):
             return Value(other)
         raise TypeError(
             f"unsupported operand for {op}: Value and {type(other).__name__} "
@@ -93,7 +93,7 @@ class Value:
                 "only knows d(x**k)/dx = k*x**(k-1); a Value exponent would also "
                 "need d(x**k)/dk = x**k * log(x), which exists only for x > 0"
             )
-        if not isinstance(exponent, numbers.Real):
+        if not isinstance(exponent, Real):
             raise TypeError(f"unsupported exponent: {type(exponent).__name__}")
         x = self.data
         if x == 0 and exponent < 0:

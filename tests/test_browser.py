@@ -45,7 +45,7 @@ import nbformat
 import pytest
 
 from graph import ROOT_FILL, RULE_RAN, step_backward
-from tools.course import carry_over_sources, lesson_path, read
+from tools.course import lesson_namespace, lesson_path, read
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -543,10 +543,7 @@ def test_stepper_without_scripts_shows_first_and_last_frame(tmp_path):
     _require_tools()
     from playwright.sync_api import sync_playwright
 
-    namespace = {}
-    for source in carry_over_sources(read(lesson_path(4))):
-        exec(source, namespace)
-    Value = namespace["Value"]
+    Value = lesson_namespace(4)["Value"]
     a, b = Value(0.5, label="a"), Value(0.4, label="b")
     c = a * b + a
     c.label = "c"

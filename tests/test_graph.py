@@ -14,9 +14,10 @@ import stat
 import graphviz
 import pytest
 
+import backprop.classic
 import graph
 from graph import draw_dot, find_dot, step_backward, trace
-from tools.course import carry_over_sources, lesson_path, read
+from tools.course import lesson_namespace
 
 
 class Node:
@@ -230,16 +231,8 @@ def test_negative_zero_is_drawn_as_zero():
 # step_backward
 
 
-def lesson_value(number: int):
-    """The `Value` class that lesson `number` hands on (its carry-over code)."""
-    namespace = {}
-    for source in carry_over_sources(read(lesson_path(number))):
-        exec(source, namespace)
-    return namespace["Value"]
-
-
 # lesson 04's engine (a recursive backward) and lesson 07's (an iterative one)
-ENGINES = {4: lesson_value(4), 7: lesson_value(7)}
+ENGINES = {4: lesson_namespace(4)["Value"], 7: backprop.classic.Value}
 
 
 def neuron(Value):
@@ -374,7 +367,7 @@ def test_a_wide_network_is_drawn_large_enough_to_read():
     The boxes' font is 12 pt, 16 px at full size: shrunk to 0.75 or more, the
     text is at least 12 px high, readable on a projector.
     """
-    Value = lesson_value(5)
+    Value = lesson_namespace(5)["Value"]
     x1, x2 = Value(1.0, label="x1"), Value(0.0, label="x2")
     weights = [Value(w, label=f"w{i}") for i, w in
                zip([11, 12, 21, 22], [-2.0, 4.0, 3.0, -1.0])]

@@ -160,6 +160,21 @@ def carry_over_sources(nb) -> list[str]:
     return [code_of(cell) for cell in nb.cells if CARRY_OVER in tags(cell)]
 
 
+def lesson_namespace(number: int) -> dict:
+    """The names lesson `number`'s carry-over code defines, run in a fresh namespace.
+
+    For tests of an early stage of `Value` that no module of `backprop` holds (the
+    engine as lesson 04 leaves it); the finished engines are imported from `backprop`.
+    """
+    path = lesson_path(number)
+    if path is None:
+        raise CourseError(f"there is no lesson {number:02d}")
+    namespace: dict = {}
+    for source in carry_over_sources(read(path)):
+        exec(compile(source, f"{path.name} carry-over", "exec"), namespace)
+    return namespace
+
+
 def exported_sources(nb, name: str) -> dict[str, list[str]]:
     """`module -> sources` of the cells a lesson exports to the `backprop` package."""
     modules: dict[str, list[str]] = {}
