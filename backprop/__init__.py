@@ -3,9 +3,9 @@
     from backprop import Value, MLP
     from backprop import Tensor
 
-`Value` and the neural-network classes are the fast engine of lesson 09, `Tensor`
-the array engine of lesson 13. The closure-based engine exactly as lessons 07 and
-08 teach it is `backprop.classic`. Every module but this one is generated from the
+`Value` and the neural-network classes are the fast engine of lesson 10, `Tensor`
+the array engine of lesson 14. The closure-based engine exactly as lessons 07 to
+09 teach it, with the network classes, is `backprop.classic`. Every module but this one is generated from the
 lessons by tools/build.py.
 """
 

@@ -1,7 +1,7 @@
 """The engines of the generated package, tested as code.
 
-`backprop.classic` is the closure-based engine of lessons 07-08 (with the network
-classes of lesson 08); `backprop.engine` is the fast engine of lesson 09, which the
+`backprop.classic` is the closure-based engine of lessons 07-09 (with the network
+classes of lesson 09); `backprop.engine` is the fast engine of lesson 10, which the
 later lessons train with. Both must compute the same gradients, survive the same
 edge cases and explain bad input the same way; the fast one must also stay free of
 reference cycles, which is where its speed comes from.

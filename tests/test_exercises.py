@@ -44,7 +44,7 @@ from tools.course import (
 # CPU seconds for a whole solution notebook on a 2-core machine (60 for the lessons
 # that train or time training: the speed lesson and every lesson from training on),
 # and for any one cell (a training cell a lecturer waits for in class)
-TIME_LIMIT = {9: 60, 10: 60, 11: 60, 12: 60, 13: 60, 14: 60}
+TIME_LIMIT = {10: 60, 11: 60, 12: 60, 13: 60, 14: 60, 15: 60}
 DEFAULT_TIME_LIMIT = 30
 CELL_TIME_LIMIT = 15
 MIN_WRONG_ANSWERS = 2

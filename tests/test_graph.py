@@ -231,7 +231,7 @@ def test_negative_zero_is_drawn_as_zero():
 # step_backward
 
 
-# lesson 04's engine (a recursive backward) and lesson 07's (an iterative one)
+# lesson 04's engine (a recursive backward) and the complete one of lesson 08 (iterative)
 ENGINES = {4: lesson_namespace(4)["Value"], 7: backprop.classic.Value}
 
 
@@ -281,7 +281,7 @@ def test_many_uses_give_the_gradients_of_backward():
         if lesson == 4:
             assert grads == [node.grad for node in reference]
         else:
-            # lesson 07's backward visits inputs last to first: sums in another order
+            # lesson 08's backward visits inputs last to first: sums in another order
             assert grads == pytest.approx([node.grad for node in reference], rel=1e-12)
 
 

@@ -1,4 +1,4 @@
-"""The array engine of lesson 13 (`backprop.tensor`), tested as code.
+"""The array engine of lesson 14 (`backprop.tensor`), tested as code.
 
 Every operation's gradient is compared with HIPS `autograd`, an automatic
 differentiation package written independently of this course, on inputs whose
@@ -184,7 +184,7 @@ def copy_weights(scalar_model, tensor_model):
         linear.b.data = np.array([n.b.data for n in layer.neurons])
 
 
-# the closure-based engine as lessons 07-08 teach it, and the fast engine of lesson
+# the closure-based engine as lessons 07-09 teach it, and the fast engine of lesson
 # 09 that later lessons train with: both must agree with Tensor
 @pytest.mark.parametrize("engine", ["backprop.classic", "backprop.engine"])
 @pytest.mark.parametrize("activation", ["relu", "tanh"])

@@ -6,7 +6,7 @@ it, with the course importable from there (installed, or found beside this file)
     python3 -m venv /tmp/bench
     /tmp/bench/bin/pip install micrograd==0.1.0 scikit-learn
     /tmp/bench/bin/pip install --no-deps -e .
-    /tmp/bench/bin/python tools/benchmark.py            # --classic: lesson 08's too
+    /tmp/bench/bin/python tools/benchmark.py            # --classic: lesson 09's too
 
 What is timed is one step of a training loop, the moons network of the lessons:
 an MLP 2-16-16-1 with ReLU, 100 points of make_moons (noise 0.1), mean hinge loss
@@ -99,7 +99,7 @@ class CollectorClock:
 
 
 # engine key (for --only) -> name in the report
-NAMES = {"micrograd": "micrograd 0.1.0", "classic": "lesson 08 (classic)",
+NAMES = {"micrograd": "micrograd 0.1.0", "classic": "lesson 09 (classic)",
          "course": "this course"}
 
 
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=5,
                         help="consecutive steps per engine in a round (default 5)")
     parser.add_argument("--classic", action="store_true",
-                        help="also time lesson 08's closure engine, backprop.classic")
+                        help="also time lesson 09's closure engine, backprop.classic")
     parser.add_argument("--separate", action="store_true",
                         help="run each block in a fresh process of its own instead")
     parser.add_argument("--only", choices=list(NAMES), help=argparse.SUPPRESS)

@@ -259,7 +259,7 @@ def prepared_solutions(config: dict) -> tuple[dict, dict]:
     """Every solution as the build would execute it, generated cells filled in.
 
     Lessons are prepared in order, so that each lesson's carried-in cells come from
-    the previous lesson as prepared (a change in lesson 07 reaches lesson 10 too).
+    the previous lesson as prepared (a change in lesson 07 reaches lesson 11 too).
     Returns `(prepared, errors)`: path -> notebook, and path -> what is wrong with
     the lessons that could not be prepared.
     """

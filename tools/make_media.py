@@ -9,7 +9,7 @@ version strings are written into the PNGs, and nothing random is drawn.
 
 - `02_chain_rule.png`: the chain rule along the path x -> y -> z (matplotlib)
 - `03_neuron.png`: one neuron, inputs times weights, plus bias, tanh (matplotlib)
-- `08_mlp.png`: the MLP 3 -> 4 -> 4 -> 1 of lessons 08-10 (matplotlib)
+- `09_mlp.png`: the MLP 3 -> 4 -> 4 -> 1 of lessons 09-11 (matplotlib)
 - `readme_graph.png`: the running example L = (a*b + c)*f drawn by the course's own
   `draw_dot`, with values and gradients (Graphviz, through graph.py)
 """
@@ -237,7 +237,7 @@ def draw_mlp(path: Path) -> None:
 def running_example():
     """L = (a*b + c)*f with a = 2, b = -3, c = 10, f = -2, gradients filled in.
 
-    Built with the course's own engine, as lesson 07 leaves it.
+    Built with the course's own engine, as lesson 08 leaves it.
     """
     a, b = Value(2.0, label="a"), Value(-3.0, label="b")
     c, f = Value(10.0, label="c"), Value(-2.0, label="f")
@@ -266,7 +266,7 @@ def draw_readme_graph(path: Path) -> None:
 PICTURES = {
     "02_chain_rule.png": draw_chain_rule,
     "03_neuron.png": draw_neuron,
-    "08_mlp.png": draw_mlp,
+    "09_mlp.png": draw_mlp,
     "readme_graph.png": draw_readme_graph,
 }
 
