@@ -5,8 +5,8 @@
 
 `Value` and the neural-network classes are the fast engine of lesson 10, `Tensor`
 the array engine of lesson 14. The closure-based engine exactly as lessons 07 to
-09 teach it, with the network classes, is `backprop.classic`. Every module but this one is generated from the
-lessons by tools/build.py.
+09 teach it, with the network classes, is `backprop.classic`. Every module but
+this one is generated from the lessons by tools/build.py.
 """
 
 import importlib

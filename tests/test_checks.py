@@ -23,7 +23,7 @@ class Value:
 
 def outcome(run, passed="all good") -> dict:
     """The record of a check block that runs `run(check)`."""
-    block = checking("10.9", passed=passed)
+    block = checking("9.9", passed=passed)
     with block as check:
         run(check)
     return block.record
@@ -166,26 +166,26 @@ def test_the_first_failure_ends_the_block_and_nothing_raises():
 
 
 def test_a_pass_and_a_failure_are_shown_and_recorded(capsys):
-    block = checking("10.9", passed="all good")
+    block = checking("9.9", passed="all good")
     with block:
         pass
-    assert capsys.readouterr().out == "Exercise 10.9 passed: all good\n"
+    assert capsys.readouterr().out == "Exercise 9.9 passed: all good\n"
     assert block.passed and course_checks.results["9.9"] == block.record
-    with checking("10.9") as check:
+    with checking("9.9") as check:
         check.close("x", 1.0, 2.0, hint="add one")
     assert capsys.readouterr().out == (
-        "Exercise 10.9 failed: x should be 2, but your code gave 1.\nHint: add one\n")
+        "Exercise 9.9 failed: x should be 2, but your code gave 1.\nHint: add one\n")
     assert course_checks.results["9.9"]["passed"] is False
 
 
 def test_a_stub_says_the_exercise_is_not_done_yet(capsys):
     def stub():
-        raise NotImplementedError("Exercise 10.9: return the slope")
+        raise NotImplementedError("Exercise 9.9: return the slope")
 
     record = outcome(lambda check: check.close("slope", stub(), 1.0))
     assert record["status"] == "not done"
     assert record["message"] == "not done yet: return the slope."
-    assert "Exercise 10.9 is not done yet: return the slope." in capsys.readouterr().out
+    assert "Exercise 9.9 is not done yet: return the slope." in capsys.readouterr().out
 
 
 def test_the_stop_button_is_not_caught():
@@ -247,7 +247,7 @@ def test_in_a_kernel_no_check_raises_and_the_last_cell_runs(learner_run):
 def test_the_learner_sees_their_own_line_and_no_helper_frames(learner_run):
     text, page, _ = shown(learner_run, 2)
     assert text.split("\n")[:2] == [
-        "Exercise 10.1 failed: your code raised ZeroDivisionError: float division by "
+        "Exercise 9.1 failed: your code raised ZeroDivisionError: float division by "
         "zero", "in cell [2], line 3: return (x + h - x) / h"]
     for seen in (text, page):
         for word in ("Traceback", "course_checks", "contextlib", "site-packages",

@@ -231,7 +231,7 @@ def test_negative_zero_is_drawn_as_zero():
 # step_backward
 
 
-# lesson 04's engine (a recursive backward) and the complete one of lesson 08 (iterative)
+# lesson 04's engine (a recursive backward), and lesson 08's complete one (iterative)
 ENGINES = {4: lesson_namespace(4)["Value"], 7: backprop.classic.Value}
 
 
